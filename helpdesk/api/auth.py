@@ -1,0 +1,46 @@
+"""Bearer-token authentication for the API."""
+
+from __future__ import annotations
+
+from functools import wraps
+
+from flask import g, jsonify, request
+
+from helpdesk.agents import user_for_token
+from helpdesk.api import bp
+from helpdesk.extensions import db
+
+
+def api_error(status: int, error: str, reason: str, **extra):
+    """A JSON error body: a machine-readable ``error`` and a human ``reason``."""
+    response = jsonify(error=error, reason=reason, **extra)
+    response.status_code = status
+    return response
+
+
+def token_required(view):
+    """Authenticate the request's ``Authorization: Bearer`` token; sets ``g.api_user``."""
+
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        header = request.headers.get("Authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            response = api_error(401, "unauthorized", "send Authorization: Bearer <token>")
+            response.headers["WWW-Authenticate"] = 'Bearer realm="helpdesk"'
+            return response
+        found = user_for_token(token.strip())
+        if found is None:
+            response = api_error(401, "unauthorized", "unknown, revoked or inactive token")
+            response.headers["WWW-Authenticate"] = 'Bearer realm="helpdesk", error="invalid_token"'
+            return response
+        g.api_user, g.api_token = found
+        db.session.commit()  # last_used_at
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+@bp.errorhandler(404)
+def _not_found(error):
+    return api_error(404, "not found", "no such resource, or it is not yours to see")

@@ -1,0 +1,30 @@
+"""Recording audit events (the model is helpdesk.models.audit.AuditEvent)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from helpdesk.extensions import db
+from helpdesk.models import AuditEvent
+
+
+def record(
+    action: str,
+    *,
+    actor_id: int | None = None,
+    ticket_id: int | None = None,
+    committee_id: int | None = None,
+    subject_user_id: int | None = None,
+    **data: Any,
+) -> AuditEvent:
+    """Add an audit event to the current transaction; it commits with the change it records."""
+    event = AuditEvent(
+        action=action,
+        actor_id=actor_id,
+        ticket_id=ticket_id,
+        committee_id=committee_id,
+        subject_user_id=subject_user_id,
+        data=data,
+    )
+    db.session.add(event)
+    return event

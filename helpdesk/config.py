@@ -1,0 +1,346 @@
+"""Settings read from the environment through strict parsers.
+
+Every setting is a ``HELPDESK_*`` variable. A value that does not parse stops start-up
+with a :class:`ConfigError` whose message names the variable, so an operator sees one
+line saying what to fix instead of a traceback from deep inside a library.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+
+ENVIRONMENTS = ("development", "production")
+MAIL_BACKENDS = ("files", "smtp", "sendgrid")
+SMTP_SCHEMES = ("smtp", "smtp+starttls", "smtps")
+SECRET_KEY_FILE = "secret_key"  # noqa: S105 - a file name
+MIN_SECRET_KEY_LENGTH = 32
+
+
+class ConfigError(Exception):
+    """A setting is missing or malformed; the message starts with the variable's name."""
+
+    def __init__(self, variable: str, reason: str) -> None:
+        super().__init__(f"{variable}: {reason}")
+        self.variable = variable
+        self.reason = reason
+
+
+# -- parsers: each takes (variable name, raw string) and returns the typed value ----------
+
+
+def parse_choice(choices: tuple[str, ...]) -> Callable[[str, str], str]:
+    """Return a parser accepting exactly one of ``choices`` (case-insensitive)."""
+
+    def parse(name: str, raw: str) -> str:
+        value = raw.strip().lower()
+        if value not in choices:
+            raise ConfigError(name, f"{raw!r} is not one of {', '.join(choices)}")
+        return value
+
+    return parse
+
+
+def parse_bool(name: str, raw: str) -> bool:
+    """Parse the usual spellings of yes and no."""
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(name, f"{raw!r} is not a boolean (use true or false)")
+
+
+def parse_positive_int(name: str, raw: str) -> int:
+    """Parse an integer greater than zero."""
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        raise ConfigError(name, f"{raw!r} is not an integer") from None
+    if value <= 0:
+        raise ConfigError(name, f"{raw!r} must be greater than zero")
+    return value
+
+
+def parse_path(name: str, raw: str) -> Path:
+    """Parse a filesystem path; relative paths are taken from the working directory."""
+    if not raw.strip():
+        raise ConfigError(name, "is empty")
+    return Path(raw.strip()).expanduser().absolute()
+
+
+def parse_database_url(name: str, raw: str) -> str:
+    """Parse a SQLAlchemy URL for PostgreSQL (psycopg 3) or SQLite."""
+    try:
+        url: URL = make_url(raw.strip())
+    except ArgumentError:
+        raise ConfigError(name, f"{raw!r} is not a database URL") from None
+    backend = url.get_backend_name()
+    if backend in ("postgres", "postgresql"):
+        if url.get_driver_name() not in ("psycopg", "psycopg2", "postgres", "postgresql"):
+            raise ConfigError(name, f"unsupported PostgreSQL driver {url.get_driver_name()!r}")
+        if not url.database:
+            raise ConfigError(name, "names no database")
+        url = url.set(drivername="postgresql+psycopg")
+    elif backend == "sqlite":
+        if url.get_driver_name() != "pysqlite":
+            raise ConfigError(name, f"unsupported SQLite driver {url.get_driver_name()!r}")
+    else:
+        raise ConfigError(name, f"unsupported database {backend!r} (use postgresql or sqlite)")
+    return url.render_as_string(hide_password=False)
+
+
+def parse_redis_url(name: str, raw: str) -> str:
+    """Parse a redis://, rediss:// or unix:// URL."""
+    value = raw.strip()
+    parts = urlsplit(value)
+    if parts.scheme not in ("redis", "rediss", "unix"):
+        raise ConfigError(name, f"{raw!r} is not a redis://, rediss:// or unix:// URL")
+    if parts.scheme != "unix" and not parts.hostname:
+        raise ConfigError(name, f"{raw!r} names no host")
+    try:
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        raise ConfigError(name, f"{raw!r} has an invalid port") from None
+    return value
+
+
+def parse_base_url(name: str, raw: str) -> str:
+    """Parse the public http(s) URL the service is reached at, without a trailing slash."""
+    value = raw.strip().rstrip("/")
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(name, f"{raw!r} is not an http:// or https:// URL")
+    if parts.query or parts.fragment:
+        raise ConfigError(name, f"{raw!r} must not have a query or fragment")
+    try:
+        parts.port  # noqa: B018
+    except ValueError:
+        raise ConfigError(name, f"{raw!r} has an invalid port") from None
+    return value
+
+
+def parse_smtp_url(name: str, raw: str) -> str:
+    """Parse ``smtp://``, ``smtp+starttls://`` or ``smtps://`` with optional credentials."""
+    value = raw.strip()
+    parts = urlsplit(value)
+    if parts.scheme not in SMTP_SCHEMES:
+        raise ConfigError(name, f"{raw!r} does not start with one of {', '.join(SMTP_SCHEMES)}://")
+    if not parts.hostname:
+        raise ConfigError(name, f"{raw!r} names no host")
+    try:
+        parts.port  # noqa: B018
+    except ValueError:
+        raise ConfigError(name, f"{raw!r} has an invalid port") from None
+    return value
+
+
+def parse_secret_key(name: str, raw: str) -> str:
+    """Parse a secret key long enough to sign sessions and tokens."""
+    value = raw.strip()
+    if len(value) < MIN_SECRET_KEY_LENGTH:
+        raise ConfigError(name, f"must be at least {MIN_SECRET_KEY_LENGTH} characters long")
+    return value
+
+
+def parse_rate(name: str, raw: str) -> str:
+    """Parse a rate-limit string such as ``10/minute;100/hour`` (the `limits` notation)."""
+    from limits import parse_many
+
+    try:
+        parse_many(raw)
+    except ValueError:
+        raise ConfigError(name, f"{raw!r} is not a rate such as 10/minute;100/hour") from None
+    return raw.strip()
+
+
+def parse_text(name: str, raw: str) -> str:
+    """Parse free text; only emptiness is rejected."""
+    if not raw.strip():
+        raise ConfigError(name, "is empty")
+    return raw.strip()
+
+
+# -- the settings ------------------------------------------------------------------------
+
+
+def _setting(variable: str, parser: Callable[[str, str], Any], default: Any = None, doc: str = ""):
+    return field(default=default, metadata={"variable": variable, "parser": parser, "doc": doc})
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Typed settings; each field is read from the environment variable in its metadata."""
+
+    env: str = _setting(
+        "HELPDESK_ENV",
+        parse_choice(ENVIRONMENTS),
+        "development",
+        "development or production; production requires HELPDESK_SECRET_KEY",
+    )
+    instance_path: Path | None = _setting(
+        "HELPDESK_INSTANCE_PATH",
+        parse_path,
+        None,
+        "instance folder (SQLite file, generated secret, outbox, mail store); "
+        "default: Flask's instance folder",
+    )
+    database_url: str | None = _setting(
+        "HELPDESK_DATABASE_URL",
+        parse_database_url,
+        None,
+        "postgresql://user@host/db or sqlite:///path; default: SQLite file in the instance folder",
+    )
+    redis_url: str | None = _setting(
+        "HELPDESK_REDIS_URL",
+        parse_redis_url,
+        None,
+        "Redis for RQ jobs and shared rate limits; unset: jobs run inline after commit",
+    )
+    secret_key: str | None = _setting(
+        "HELPDESK_SECRET_KEY",
+        parse_secret_key,
+        None,
+        "signs sessions and tokens; development generates one in the instance folder",
+    )
+    base_url: str = _setting(
+        "HELPDESK_BASE_URL",
+        parse_base_url,
+        "http://127.0.0.1:5000",
+        "public URL of the service, used in mails and links; https makes cookies Secure",
+    )
+    mail_backend: str = _setting(
+        "HELPDESK_MAIL_BACKEND",
+        parse_choice(MAIL_BACKENDS),
+        "files",
+        "files (.eml files in the outbox folder), smtp or sendgrid",
+    )
+    outbox_path: Path | None = _setting(
+        "HELPDESK_OUTBOX_PATH",
+        parse_path,
+        None,
+        "where the files backend writes .eml files; default: instance/outbox",
+    )
+    smtp_url: str | None = _setting(
+        "HELPDESK_SMTP_URL",
+        parse_smtp_url,
+        None,
+        "smtp+starttls://user:pass@host:587, smtps://... or smtp://...; required by smtp",
+    )
+    sendgrid_api_key: str | None = _setting(
+        "HELPDESK_SENDGRID_API_KEY", parse_text, None, "SendGrid API key; required by sendgrid"
+    )
+    sendgrid_host: str = _setting(
+        "HELPDESK_SENDGRID_HOST",
+        parse_base_url,
+        "https://api.sendgrid.com",
+        "SendGrid API host",
+    )
+    raw_mail_path: Path | None = _setting(
+        "HELPDESK_RAW_MAIL_PATH",
+        parse_path,
+        None,
+        "content-addressed store of every received mail; default: instance/raw-mail",
+    )
+    attachments_path: Path | None = _setting(
+        "HELPDESK_ATTACHMENTS_PATH",
+        parse_path,
+        None,
+        "content-addressed store of attachments; default: instance/attachments",
+    )
+    login_rate: str = _setting(
+        "HELPDESK_LOGIN_RATE",
+        parse_rate,
+        "10/minute;50/hour",
+        "failed logins allowed per client address and per account",
+    )
+    session_hours: int = _setting(
+        "HELPDESK_SESSION_HOURS",
+        parse_positive_int,
+        12,
+        "how long a login lasts",
+    )
+    log_level: str = _setting(
+        "HELPDESK_LOG_LEVEL",
+        parse_choice(("debug", "info", "warning", "error")),
+        "info",
+        "debug, info, warning or error",
+    )
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, Any]) -> Settings:
+        """Parse every ``HELPDESK_*`` setting present in ``environ``.
+
+        Values that are already typed (as tests may pass them) are kept as given;
+        strings go through the setting's parser.
+        """
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            variable = f.metadata["variable"]
+            raw = environ.get(variable)
+            if raw is None or (isinstance(raw, str) and raw.strip() == ""):
+                continue
+            values[f.name] = f.metadata["parser"](variable, raw) if isinstance(raw, str) else raw
+        settings = cls(**values)
+        settings._check_dependencies()
+        return settings
+
+    def _check_dependencies(self) -> None:
+        if self.env == "production" and not self.secret_key:
+            raise ConfigError("HELPDESK_SECRET_KEY", "is required when HELPDESK_ENV=production")
+        if self.mail_backend == "smtp" and not self.smtp_url:
+            raise ConfigError("HELPDESK_SMTP_URL", "is required when HELPDESK_MAIL_BACKEND=smtp")
+        if self.mail_backend == "sendgrid" and not self.sendgrid_api_key:
+            raise ConfigError(
+                "HELPDESK_SENDGRID_API_KEY", "is required when HELPDESK_MAIL_BACKEND=sendgrid"
+            )
+
+    @property
+    def secure_cookies(self) -> bool:
+        """Cookies are marked Secure when the service is reached over https."""
+        return self.base_url.startswith("https://")
+
+
+def setting_variables() -> frozenset[str]:
+    """The names of every environment variable that is a setting."""
+    return frozenset(f.metadata["variable"] for f in fields(Settings))
+
+
+def documented_settings() -> list[tuple[str, str, str]]:
+    """(variable, default, description) for every setting, for the README and `--help`."""
+    rows = []
+    for f in fields(Settings):
+        default = "" if f.default is None else str(f.default)
+        rows.append((f.metadata["variable"], default, f.metadata["doc"]))
+    return rows
+
+
+def load_or_create_secret_key(instance_path: Path) -> str:
+    """Return the development secret kept in the instance folder, creating it once."""
+    path = instance_path / SECRET_KEY_FILE
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        pass
+    instance_path.mkdir(parents=True, exist_ok=True)
+    # Written whole to a private file, then linked into place: link() fails when the name
+    # exists, so two processes starting at once agree on the first one's key.
+    tmp = instance_path / f".{SECRET_KEY_FILE}.{os.getpid()}.{secrets.token_hex(4)}"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(secrets.token_urlsafe(48) + "\n")
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        pass
+    finally:
+        tmp.unlink()
+    return path.read_text().strip()

@@ -1,0 +1,73 @@
+"""Content-addressed file stores for raw mail and attachments."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+from pathlib import Path
+
+from flask import current_app
+
+
+class ContentStore:
+    """Files named by the SHA-256 of their bytes, written once and atomically.
+
+    A file is written to a temporary name, flushed to disk and renamed into place, so a
+    crash leaves either the whole file or none; storing the same bytes twice is free.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    @staticmethod
+    def key_for(sha256: str) -> str:
+        """Relative path of the file holding ``sha256`` (two levels of fan-out)."""
+        return f"{sha256[:2]}/{sha256[2:4]}/{sha256}"
+
+    def path(self, sha256: str) -> Path:
+        """Absolute path of the file holding ``sha256``."""
+        return self.root / self.key_for(sha256)
+
+    def put(self, data: bytes) -> str:
+        """Store ``data`` (unless present) and return its SHA-256."""
+        sha256 = hashlib.sha256(data).hexdigest()
+        target = self.path(sha256)
+        if target.exists() and target.stat().st_size == len(data):
+            return sha256
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{sha256}.{os.getpid()}.{secrets.token_hex(4)}")
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+        _fsync_directory(target.parent)
+        return sha256
+
+    def get(self, sha256: str) -> bytes:
+        """The bytes stored under ``sha256``; raises FileNotFoundError when absent."""
+        return self.path(sha256).read_bytes()
+
+    def exists(self, sha256: str) -> bool:
+        """Whether ``sha256`` is stored."""
+        return self.path(sha256).exists()
+
+
+def _fsync_directory(path: Path) -> None:
+    """Make a rename durable: the directory entry is data too."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def raw_mail_store() -> ContentStore:
+    """The store of received mail for the current app."""
+    return ContentStore(Path(current_app.config["HELPDESK_RAW_MAIL_PATH"]))
+
+
+def attachment_store() -> ContentStore:
+    """The store of attachment contents for the current app."""
+    return ContentStore(Path(current_app.config["HELPDESK_ATTACHMENTS_PATH"]))

@@ -1,0 +1,242 @@
+"""Ticket service: create tickets, add mail and notes, assign, change status, tag, recuse.
+
+Functions take ids and plain values, change the session and flush; the caller (a
+request, a job, a CLI command) commits once. Authorisation is the caller's duty through
+helpdesk.access; what is checked here is what must hold whoever acts (an assignee must
+be able to read the ticket, a recused member cannot stay assigned).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from helpdesk import access, audit
+from helpdesk.database import utcnow
+from helpdesk.errors import NotFound, ServiceError
+from helpdesk.extensions import db
+from helpdesk.models import (
+    Committee,
+    Counter,
+    Direction,
+    Message,
+    Priority,
+    Ticket,
+    TicketRecusal,
+    TicketStatus,
+    TicketTag,
+    User,
+)
+
+TICKET_COUNTER = "ticket_number"
+MAX_TAG_LENGTH = 64
+
+
+def next_ticket_number() -> int:
+    """Take the next public ticket number (row-locked until the transaction ends)."""
+    bump = (
+        sa.update(Counter)
+        .where(Counter.name == TICKET_COUNTER)
+        .values(value=Counter.value + 1)
+        .returning(Counter.value)
+    )
+    number = db.session.scalar(bump)
+    if number is None:
+        insert = pg_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert
+        db.session.execute(
+            insert(Counter).values(name=TICKET_COUNTER, value=0).on_conflict_do_nothing()
+        )
+        number = db.session.scalar(bump)
+    return int(number)
+
+
+def get_ticket(ticket_id: int) -> Ticket:
+    """The ticket with internal id ``ticket_id`` (no access check); NotFound otherwise."""
+    ticket = db.session.get(Ticket, ticket_id)
+    if ticket is None:
+        raise NotFound("no such ticket")
+    return ticket
+
+
+def create_ticket(
+    committee_id: int,
+    subject: str,
+    *,
+    contact_id: int | None = None,
+    priority: Priority | str = Priority.NORMAL,
+    tags: Iterable[str] = (),
+    actor_id: int | None = None,
+) -> Ticket:
+    """Open a new ticket in a committee's queue."""
+    if db.session.get(Committee, committee_id) is None:
+        raise NotFound("no such committee", field="committee")
+    now = utcnow()
+    ticket = Ticket(
+        number=next_ticket_number(),
+        subject=subject.strip()[:2000],
+        committee_id=committee_id,
+        contact_id=contact_id,
+        priority=Priority(priority),
+        status=TicketStatus.NEW,
+        created_at=now,
+        updated_at=now,
+    )
+    db.session.add(ticket)
+    for tag in tags:
+        _add_tag(ticket, tag)
+    db.session.flush()
+    audit.record(
+        "ticket.created",
+        actor_id=actor_id,
+        ticket_id=ticket.id,
+        committee_id=committee_id,
+        number=ticket.number,
+    )
+    return ticket
+
+
+def add_message(
+    ticket_id: int,
+    direction: Direction | str,
+    *,
+    text: str,
+    html: str | None = None,
+    subject: str = "",
+    from_address: str | None = None,
+    from_name: str = "",
+    to_addresses: list[str] | None = None,
+    cc_addresses: list[str] | None = None,
+    message_id: str | None = None,
+    in_reply_to: str | None = None,
+    references: str | None = None,
+    raw_mail_id: int | None = None,
+    author_id: int | None = None,
+) -> Message:
+    """Append a message to a ticket's thread. ``html`` must already be sanitised."""
+    ticket = get_ticket(ticket_id)
+    direction = Direction(direction)
+    message = Message(
+        ticket_id=ticket.id,
+        direction=direction,
+        text=text,
+        html=html,
+        subject=subject,
+        from_address=from_address,
+        from_name=from_name,
+        to_addresses=list(to_addresses or []),
+        cc_addresses=list(cc_addresses or []),
+        message_id=message_id,
+        in_reply_to=in_reply_to,
+        references=references,
+        raw_mail_id=raw_mail_id,
+        author_id=author_id,
+    )
+    db.session.add(message)
+    ticket.updated_at = utcnow()
+    if direction is Direction.INBOUND and ticket.status in (
+        TicketStatus.PENDING,
+        TicketStatus.SOLVED,
+        TicketStatus.CLOSED,
+    ):
+        # The contact wrote again: the ticket needs attention.
+        ticket.status = TicketStatus.OPEN
+        ticket.closed_at = None
+    db.session.flush()
+    return message
+
+
+def add_note(ticket_id: int, author_id: int, text: str) -> Message:
+    """Add an internal note; notes are never mailed."""
+    if not text.strip():
+        raise ServiceError("a note needs some text", field="text")
+    author = db.session.get(User, author_id)
+    note = add_message(
+        ticket_id,
+        Direction.NOTE,
+        text=text.strip(),
+        author_id=author_id,
+        from_name=author.name if author else "",
+    )
+    audit.record("ticket.noted", actor_id=author_id, ticket_id=ticket_id, message_id=note.id)
+    return note
+
+
+def set_status(ticket_id: int, status: TicketStatus | str, *, actor_id: int | None = None) -> None:
+    """Change a ticket's status."""
+    ticket = get_ticket(ticket_id)
+    status = TicketStatus(status)
+    if ticket.status == status:
+        return
+    old = ticket.status
+    ticket.status = status
+    ticket.closed_at = utcnow() if status in (TicketStatus.SOLVED, TicketStatus.CLOSED) else None
+    ticket.updated_at = utcnow()
+    audit.record(
+        "ticket.status_changed",
+        actor_id=actor_id,
+        ticket_id=ticket_id,
+        old=old.value,
+        new=status.value,
+    )
+
+
+def assign(ticket_id: int, assignee_id: int | None, *, actor_id: int | None = None) -> None:
+    """Assign a ticket to an agent who may read it, or unassign it (``None``)."""
+    ticket = get_ticket(ticket_id)
+    if assignee_id is not None:
+        assignee = db.session.get(User, assignee_id)
+        if assignee is None or not access.can_read_ticket(assignee, ticket):
+            raise ServiceError("that agent cannot see this ticket", field="assignee")
+    if ticket.assignee_id == assignee_id:
+        return
+    ticket.assignee_id = assignee_id
+    ticket.updated_at = utcnow()
+    if assignee_id is not None and ticket.status == TicketStatus.NEW:
+        ticket.status = TicketStatus.OPEN
+    audit.record(
+        "ticket.assigned" if assignee_id else "ticket.unassigned",
+        actor_id=actor_id,
+        ticket_id=ticket_id,
+        subject_user_id=assignee_id,
+    )
+
+
+def _clean_tag(tag: str) -> str:
+    tag = " ".join(tag.strip().lower().split())
+    if not tag or len(tag) > MAX_TAG_LENGTH:
+        raise ServiceError(f"a tag has 1 to {MAX_TAG_LENGTH} characters", field="tags")
+    return tag
+
+
+def _add_tag(ticket: Ticket, tag: str) -> None:
+    tag = _clean_tag(tag)
+    if tag not in ticket.tags:
+        ticket.tag_rows.append(TicketTag(tag=tag))
+
+
+def set_tags(ticket_id: int, tags: Iterable[str], *, actor_id: int | None = None) -> None:
+    """Replace a ticket's tags."""
+    ticket = get_ticket(ticket_id)
+    wanted = sorted({_clean_tag(t) for t in tags})
+    if wanted == ticket.tags:
+        return
+    ticket.tag_rows = [TicketTag(tag=t) for t in wanted]
+    ticket.updated_at = utcnow()
+    audit.record("ticket.tagged", actor_id=actor_id, ticket_id=ticket_id, tags=wanted)
+
+
+def recuse(ticket_id: int, user_id: int, *, actor_id: int | None = None) -> None:
+    """Hide a ticket from a member (a report about them); unassigns them if needed."""
+    ticket = get_ticket(ticket_id)
+    if db.session.get(User, user_id) is None:
+        raise NotFound("no such agent", field="user")
+    if user_id in ticket.recused_user_ids:
+        return
+    ticket.recusals.append(TicketRecusal(user_id=user_id))
+    if ticket.assignee_id == user_id:
+        ticket.assignee_id = None
+    db.session.flush()
+    audit.record("ticket.recused", actor_id=actor_id, ticket_id=ticket_id, subject_user_id=user_id)
