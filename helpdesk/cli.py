@@ -5,6 +5,7 @@ Operators' scripts use these command and option names; keep them stable.
 
 from __future__ import annotations
 
+import logging
 import sys
 
 import click
@@ -19,6 +20,8 @@ from helpdesk.models.committees import Visibility
 
 
 def _fail(error: ServiceError) -> click.ClickException:
+    # Nothing of a refused command stays behind, even in a caller's longer-lived session.
+    db.session.rollback()
     return click.ClickException(error.message)
 
 
@@ -211,6 +214,7 @@ cli = FlaskGroup(create_app=_create_app, help="Helpdesk commands.")
 
 def main() -> None:
     """Console-script entry point: configuration errors are one line, not a traceback."""
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         cli.main(prog_name="helpdesk")
     except ConfigError as error:

@@ -83,16 +83,16 @@ def parse_database_url(name: str, raw: str) -> str:
         url: URL = make_url(raw.strip())
     except ArgumentError:
         raise ConfigError(name, f"{raw!r} is not a database URL") from None
-    backend = url.get_backend_name()
+    backend, _, driver = url.drivername.partition("+")
     if backend in ("postgres", "postgresql"):
-        if url.get_driver_name() not in ("psycopg", "psycopg2", "postgres", "postgresql"):
-            raise ConfigError(name, f"unsupported PostgreSQL driver {url.get_driver_name()!r}")
+        if driver not in ("", "psycopg", "psycopg2"):
+            raise ConfigError(name, f"unsupported PostgreSQL driver {driver!r} (use psycopg)")
         if not url.database:
             raise ConfigError(name, "names no database")
         url = url.set(drivername="postgresql+psycopg")
     elif backend == "sqlite":
-        if url.get_driver_name() != "pysqlite":
-            raise ConfigError(name, f"unsupported SQLite driver {url.get_driver_name()!r}")
+        if driver not in ("", "pysqlite"):
+            raise ConfigError(name, f"unsupported SQLite driver {driver!r}")
     else:
         raise ConfigError(name, f"unsupported database {backend!r} (use postgresql or sqlite)")
     return url.render_as_string(hide_password=False)

@@ -10,8 +10,10 @@ import contextvars
 import ipaddress
 import itertools
 import os
+import re
 import secrets
 import socket
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -33,6 +35,24 @@ SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 # The developer's own settings must not leak into tests.
 for _variable in setting_variables():
     os.environ.pop(_variable, None)
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """Say how many tests ran on each database, so a run shows both were exercised."""
+    counts: dict[str, Counter] = {"sqlite": Counter(), "postgresql": Counter(), "none": Counter()}
+    for outcome in ("passed", "failed", "error", "skipped"):
+        for report in terminalreporter.stats.get(outcome, []):
+            if getattr(report, "when", "call") not in ("call", "setup"):
+                continue
+            if outcome == "passed" and report.when != "call":
+                continue
+            match = re.search(r"\[(sqlite|postgresql)\b", report.nodeid)
+            counts[match.group(1) if match else "none"][outcome] += 1
+    terminalreporter.section("tests per database")
+    for database, counter in counts.items():
+        label = database if database != "none" else "no database"
+        details = ", ".join(f"{n} {outcome}" for outcome, n in sorted(counter.items())) or "none"
+        terminalreporter.write_line(f"{label:12} {details}")
 
 
 # -- loopback-only guard ----------------------------------------------------------------
@@ -203,7 +223,7 @@ def session(app: Flask):
         db.session.remove()
         outer.rollback()
         connection.close()
-        db.session.configure(bind=None, join_transaction_mode="conservative_savepoint")
+        db.session.configure(bind=None, join_transaction_mode="conditional_savepoint")
         limiter.reset()
         ctx.pop()
 
