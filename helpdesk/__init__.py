@@ -72,6 +72,12 @@ def _configure(app: Flask, settings: Settings, instance: Path) -> None:
         HELPDESK_RAW_MAIL_PATH=str(settings.raw_mail_path or instance / "raw-mail"),
         HELPDESK_ATTACHMENTS_PATH=str(settings.attachments_path or instance / "attachments"),
         HELPDESK_LOGIN_RATE=settings.login_rate,
+        HELPDESK_ENCRYPTION_KEYS=settings.encryption_key
+        or (load_or_create_secret_key(instance, "encryption_key", fernet=True),),
+        HELPDESK_SUBJECT_TAG=settings.subject_tag,
+        HELPDESK_REOPEN_DAYS=settings.reopen_days,
+        HELPDESK_ACK_INTERVAL_MINUTES=settings.ack_interval_minutes,
+        HELPDESK_MAX_MAIL_BYTES=settings.max_mail_bytes,
         HELPDESK_JOBS_RAISE=False,
         SECRET_KEY=secret_key,
         SQLALCHEMY_DATABASE_URI=database_url,

@@ -162,6 +162,39 @@ def parse_rate(name: str, raw: str) -> str:
     return raw.strip()
 
 
+def parse_fernet_keys(name: str, raw: str) -> tuple[str, ...]:
+    """Parse one or more comma-separated Fernet keys (the first encrypts; all decrypt)."""
+    import base64
+    import binascii
+
+    keys = tuple(k.strip() for k in raw.split(",") if k.strip())
+    if not keys:
+        raise ConfigError(name, "is empty")
+    for key in keys:
+        try:
+            valid = len(base64.urlsafe_b64decode(key.encode())) == 32
+        except (binascii.Error, ValueError):
+            valid = False
+        if not valid:
+            raise ConfigError(
+                name,
+                "must be Fernet keys (32 url-safe base64 bytes each, comma-separated); "
+                "make one with: python3 -c 'from cryptography.fernet import Fernet; "
+                "print(Fernet.generate_key().decode())'",
+            )
+    return keys
+
+
+def parse_tag(name: str, raw: str) -> str:
+    """Parse the subject tag prefix: letters, digits, spaces, dots and dashes."""
+    import re
+
+    value = raw.strip()
+    if not re.fullmatch(r"[\w .-]{1,40}", value) or "#" in value:
+        raise ConfigError(name, f"{raw!r} must be 1-40 letters, digits, spaces, dots or dashes")
+    return value
+
+
 def parse_text(name: str, raw: str) -> str:
     """Parse free text; only emptiness is rejected."""
     if not raw.strip():
@@ -256,6 +289,37 @@ class Settings:
         None,
         "content-addressed store of attachments; default: instance/attachments",
     )
+    encryption_key: tuple[str, ...] | None = _setting(
+        "HELPDESK_ENCRYPTION_KEY",
+        parse_fernet_keys,
+        None,
+        "Fernet key(s) encrypting stored mailbox secrets, comma-separated for rotation; "
+        "development generates one in the instance folder",
+    )
+    subject_tag: str = _setting(
+        "HELPDESK_SUBJECT_TAG",
+        parse_tag,
+        "Helpdesk",
+        "tag of ticket subjects, e.g. PyConDE gives [PyConDE #1234]",
+    )
+    reopen_days: int = _setting(
+        "HELPDESK_REOPEN_DAYS",
+        parse_positive_int,
+        30,
+        "a reply to a ticket closed longer ago opens a new, linked ticket instead of reopening",
+    )
+    ack_interval_minutes: int = _setting(
+        "HELPDESK_ACK_INTERVAL_MINUTES",
+        parse_positive_int,
+        10,
+        "at most one acknowledgement per sender in this many minutes",
+    )
+    max_mail_bytes: int = _setting(
+        "HELPDESK_MAX_MAIL_BYTES",
+        parse_positive_int,
+        30 * 1024 * 1024,
+        "larger mail is kept raw and opens a ticket with a note; its parts are not extracted",
+    )
     login_rate: str = _setting(
         "HELPDESK_LOGIN_RATE",
         parse_rate,
@@ -296,6 +360,8 @@ class Settings:
     def _check_dependencies(self) -> None:
         if self.env == "production" and not self.secret_key:
             raise ConfigError("HELPDESK_SECRET_KEY", "is required when HELPDESK_ENV=production")
+        if self.env == "production" and not self.encryption_key:
+            raise ConfigError("HELPDESK_ENCRYPTION_KEY", "is required when HELPDESK_ENV=production")
         if self.mail_backend == "smtp" and not self.smtp_url:
             raise ConfigError("HELPDESK_SMTP_URL", "is required when HELPDESK_MAIL_BACKEND=smtp")
         if self.mail_backend == "sendgrid" and not self.sendgrid_api_key:
@@ -323,20 +389,32 @@ def documented_settings() -> list[tuple[str, str, str]]:
     return rows
 
 
-def load_or_create_secret_key(instance_path: Path) -> str:
-    """Return the development secret kept in the instance folder, creating it once."""
-    path = instance_path / SECRET_KEY_FILE
+def load_or_create_secret_key(
+    instance_path: Path, name: str = SECRET_KEY_FILE, *, fernet: bool = False
+) -> str:
+    """Return a development secret kept in the instance folder, creating it once.
+
+    ``fernet`` makes it a Fernet key (for encrypting stored secrets) instead of a
+    session-signing secret.
+    """
+    path = instance_path / name
     try:
         return path.read_text().strip()
     except FileNotFoundError:
         pass
+    if fernet:
+        from cryptography.fernet import Fernet
+
+        value = Fernet.generate_key().decode()
+    else:
+        value = secrets.token_urlsafe(48)
     instance_path.mkdir(parents=True, exist_ok=True)
     # Written whole to a private file, then linked into place: link() fails when the name
     # exists, so two processes starting at once agree on the first one's key.
-    tmp = instance_path / f".{SECRET_KEY_FILE}.{os.getpid()}.{secrets.token_hex(4)}"
+    tmp = instance_path / f".{name}.{os.getpid()}.{secrets.token_hex(4)}"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as fh:
-        fh.write(secrets.token_urlsafe(48) + "\n")
+        fh.write(value + "\n")
     try:
         os.link(tmp, path)
     except FileExistsError:

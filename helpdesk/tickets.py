@@ -114,8 +114,14 @@ def add_message(
     references: str | None = None,
     raw_mail_id: int | None = None,
     author_id: int | None = None,
+    reopen: bool = True,
+    **fields,
 ) -> Message:
-    """Append a message to a ticket's thread. ``html`` must already be sanitised."""
+    """Append a message to a ticket's thread. ``html`` must already be sanitised.
+
+    An inbound message reopens a pending, solved or closed ticket unless ``reopen`` is
+    false (auto-replies). ``fields`` sets further Message columns.
+    """
     ticket = get_ticket(ticket_id)
     direction = Direction(direction)
     message = Message(
@@ -133,13 +139,19 @@ def add_message(
         references=references,
         raw_mail_id=raw_mail_id,
         author_id=author_id,
+        **fields,
     )
     db.session.add(message)
     ticket.updated_at = utcnow()
-    if direction is Direction.INBOUND and ticket.status in (
-        TicketStatus.PENDING,
-        TicketStatus.SOLVED,
-        TicketStatus.CLOSED,
+    if (
+        reopen
+        and direction is Direction.INBOUND
+        and ticket.status
+        in (
+            TicketStatus.PENDING,
+            TicketStatus.SOLVED,
+            TicketStatus.CLOSED,
+        )
     ):
         # The contact wrote again: the ticket needs attention.
         ticket.status = TicketStatus.OPEN

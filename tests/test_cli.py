@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import sqlalchemy as sa
+from cryptography.fernet import Fernet
 
 from helpdesk.models import ApiToken, AuditEvent, Committee, Membership, Ticket, User
 
@@ -160,7 +161,11 @@ def test_helpdesk_is_the_flask_cli_of_wsgi(tmp_path):
 
 def test_demo_refuses_production(tmp_path):
     env = _env(tmp_path)
-    env.update(HELPDESK_ENV="production", HELPDESK_SECRET_KEY="p" * 40)
+    env.update(
+        HELPDESK_ENV="production",
+        HELPDESK_SECRET_KEY="p" * 40,
+        HELPDESK_ENCRYPTION_KEY=Fernet.generate_key().decode(),
+    )
     result = subprocess.run(
         [str(BIN / "helpdesk"), "demo"], cwd=ROOT, env=env, capture_output=True, text=True
     )

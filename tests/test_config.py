@@ -40,6 +40,9 @@ def test_defaults_need_no_settings_at_all():
         ("HELPDESK_SESSION_HOURS", "0", "must be greater than zero"),
         ("HELPDESK_LOGIN_RATE", "lots", "is not a rate"),
         ("HELPDESK_SMTP_URL", "ftp://mail.example.org", "does not start with one of"),
+        ("HELPDESK_ENCRYPTION_KEY", "not-a-key", "must be Fernet keys"),
+        ("HELPDESK_SUBJECT_TAG", "[bad]", "must be 1-40 letters"),
+        ("HELPDESK_REOPEN_DAYS", "-3", "must be greater than zero"),
     ],
 )
 def test_a_bad_value_names_its_variable(variable, value, message):
@@ -58,6 +61,10 @@ def test_database_urls_are_normalised_to_psycopg():
     ("environ", "variable"),
     [
         ({"HELPDESK_ENV": "production"}, "HELPDESK_SECRET_KEY"),
+        (
+            {"HELPDESK_ENV": "production", "HELPDESK_SECRET_KEY": "s" * 40},
+            "HELPDESK_ENCRYPTION_KEY",
+        ),
         ({"HELPDESK_MAIL_BACKEND": "smtp"}, "HELPDESK_SMTP_URL"),
         ({"HELPDESK_MAIL_BACKEND": "sendgrid"}, "HELPDESK_SENDGRID_API_KEY"),
     ],

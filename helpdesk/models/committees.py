@@ -44,6 +44,10 @@ class Committee(db.Model):
     )
     # Exactly one committee receives mail that no rule routes elsewhere.
     is_triage: Mapped[bool] = mapped_column(default=False)
+    # Acknowledgement of new tickets: on by default; an empty template means the default one.
+    acknowledge: Mapped[bool] = mapped_column(default=True)
+    ack_subject: Mapped[str | None] = mapped_column(sa.Text)
+    ack_text: Mapped[str | None] = mapped_column(sa.Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     addresses: Mapped[list[CommitteeAddress]] = relationship(

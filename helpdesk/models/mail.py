@@ -65,6 +65,12 @@ class Message(db.Model):
     author_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("users.id", ondelete="SET NULL"), index=True
     )
+    # Inbound only: what the classifier said ("personal", "auto_reply", ...).
+    classification: Mapped[str | None] = mapped_column(sa.String(32))
+    # Whether from_address is the verified sender; False when a Google Group relayed a claim
+    # that could not be verified (the claim is then in claimed_sender, never used for identity).
+    sender_verified: Mapped[bool] = mapped_column(default=True)
+    claimed_sender: Mapped[str | None] = mapped_column(sa.String(500))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     ticket: Mapped[Ticket] = relationship(back_populates="messages")

@@ -76,6 +76,9 @@ class Ticket(db.Model):
     recusals: Mapped[list[TicketRecusal]] = relationship(
         cascade="all, delete-orphan", back_populates="ticket"
     )
+    participants: Mapped[list[TicketParticipant]] = relationship(
+        cascade="all, delete-orphan", back_populates="ticket"
+    )
     messages: Mapped[list[Message]] = relationship(
         back_populates="ticket",
         cascade="all, delete-orphan",
@@ -127,6 +130,37 @@ class TicketRecusal(db.Model):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     ticket: Mapped[Ticket] = relationship(back_populates="recusals")
+
+
+class TicketParticipant(db.Model):
+    """Somebody besides the contact who takes part in a ticket's conversation (Cc)."""
+
+    __tablename__ = "ticket_participants"
+
+    ticket_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("tickets.id", ondelete="CASCADE"), primary_key=True
+    )
+    # Lower-cased address.
+    address: Mapped[str] = mapped_column(sa.String(320), primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    ticket: Mapped[Ticket] = relationship(back_populates="participants")
+
+
+class TicketLink(db.Model):
+    """A relation between two tickets (a mail that named another ticket, a merge, a reopen)."""
+
+    __tablename__ = "ticket_links"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("tickets.id", ondelete="CASCADE"), index=True
+    )
+    # By number: the other ticket may be deleted, or one the reader may not see.
+    linked_number: Mapped[int]
+    kind: Mapped[str] = mapped_column(sa.String(32))  # referenced | follow_up_of | merged_from
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class Counter(db.Model):

@@ -1,0 +1,1 @@
+"""Inbound mail: IMAP fetching, parsing, classification, threading, routing, ingestion."""

@@ -1,0 +1,105 @@
+"""Everything the pipeline learns about a mail before it writes rows: parse, classify, identify."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+
+from flask import current_app
+
+from helpdesk.inbound.routing import Route, RoutingInput
+
+if TYPE_CHECKING:
+    from helpdesk.inbound.classify import Classification
+    from helpdesk.inbound.groups import SenderIdentity
+    from helpdesk.inbound.parse import InboundMail
+
+
+@dataclass
+class MailFacts:
+    """A parsed mail with its classification, its sender and the text to show."""
+
+    raw: bytes
+    sha256: str
+    mail: InboundMail
+    classification: Classification
+    sender: SenderIdentity
+    text: str  # the body as shown (a Group's footer removed)
+    html: str | None  # sanitised, footer removed
+    sender_kinds: set[str] = field(default_factory=set)
+    route: Route | None = None
+
+    @property
+    def dedupe_key(self) -> str:
+        """Message-ID, or the SHA-256 of the raw bytes when there is none."""
+        return self.mail.message_id or f"sha256:{self.sha256}"
+
+    @property
+    def sender_address(self) -> str | None:
+        """The sender's address when we can trust it, else None."""
+        return self.sender.address if self.sender.verified else None
+
+    def recipients(self) -> list[str]:
+        """Every address the mail says it was sent to."""
+        mail = self.mail
+        return [
+            *(a.address for a in mail.to),
+            *(a.address for a in mail.cc),
+            *mail.delivered_to,
+            *mail.x_original_to,
+        ]
+
+    def routing_input(self) -> RoutingInput:
+        """What routing rules look at."""
+        return RoutingInput(
+            recipients=self.recipients(),
+            list_id=self.mail.list_id,
+            sender=self.sender_address,
+            sender_kinds=self.sender_kinds,
+            subject=self.mail.subject,
+            body=self.text,
+        )
+
+
+@lru_cache(maxsize=8)
+def _verifier(overrides: str | None) -> Any:
+    from helpdesk.inbound.dkim import DkimVerifier
+
+    return DkimVerifier.from_overrides_file(overrides) if overrides else DkimVerifier()
+
+
+def mail_facts(raw: bytes, sha256: str, stage: Any) -> MailFacts:
+    """Parse, classify and identify a mail; ``stage.name`` follows along for error reports."""
+    from helpdesk.contacts import find_contact
+    from helpdesk.inbound.classify import classify
+    from helpdesk.inbound.groups import identify_sender, strip_group_footer, strip_group_footer_html
+    from helpdesk.inbound.ingest import committees_by_list_id
+    from helpdesk.inbound.parse import parse
+    from helpdesk.inbound.threading import is_own_message_id
+    from helpdesk.sanitize import sanitize_html
+
+    stage.name = "parse"
+    mail = parse(raw, max_size=current_app.config["HELPDESK_MAX_MAIL_BYTES"])
+    groups = committees_by_list_id()
+    stage.name = "classify"
+    classification = classify(
+        mail.message, own_list_ids=frozenset(groups), is_own_message_id=is_own_message_id
+    )
+    stage.name = "identify"
+    overrides = current_app.config.get("HELPDESK_DKIM_TXT_OVERRIDES")
+    sender = identify_sender(
+        raw, mail.message, groups, _verifier(str(overrides) if overrides else None)
+    )
+    text, html = mail.text, mail.html
+    if sender.via_group:
+        text = strip_group_footer(text)
+        html = strip_group_footer_html(html) if html else html
+    stage.name = "sanitise"
+    html = sanitize_html(html) if html else None
+    kinds: set[str] = set()
+    if sender.verified:
+        contact = find_contact(sender.address)
+        if contact is not None:
+            kinds = {k.value for k in contact.kinds}
+    return MailFacts(raw, sha256, mail, classification, sender, text, html, kinds)

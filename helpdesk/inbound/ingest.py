@@ -1,0 +1,324 @@
+"""The inbound pipeline: raw bytes -> stored -> parsed -> classified -> threaded/routed -> rows.
+
+Per mail: the raw bytes are written to the content-addressed store first, so nothing is
+ever lost; then one transaction writes the tickets, messages, attachments, bounce or
+complaint records and the dedupe receipts. Only after that commit does the fetcher advance
+its watermark. A mail seen again (crash, rescan, a second mailbox) finds its receipts and
+changes nothing. A mail that fails anywhere is quarantined with its raw bytes and the
+reason; database outages are not the mail's fault and are raised for the caller to retry.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import DBAPIError, IntegrityError
+
+from helpdesk.database import utcnow
+from helpdesk.extensions import db
+from helpdesk.inbound import records
+from helpdesk.inbound.acknowledge import acknowledge
+from helpdesk.inbound.facts import MailFacts, mail_facts
+from helpdesk.inbound.threading import continues_in_place, find_thread
+from helpdesk.models import (
+    InboundReceipt,
+    QuarantinedMail,
+    RawMail,
+    ReceiptOutcome,
+    Ticket,
+    TicketLink,
+)
+from helpdesk.storage import raw_mail_store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a mail came from (for quarantine entries and logs)."""
+
+    description: str
+    mailbox: str | None = None
+    folder: str | None = None
+    uidvalidity: int | None = None
+    uid: int | None = None
+
+
+@dataclass
+class IngestResult:
+    """What became of one mail."""
+
+    raw_mail_id: int
+    outcome: str  # tickets | duplicate | bounce | complaint | auto_reply | own_mail | quarantined
+    ticket_numbers: list[int] = field(default_factory=list)
+    new_ticket_numbers: list[int] = field(default_factory=list)
+    quarantine_id: int | None = None
+
+
+class _Stage:
+    """The step a mail was in when it failed, for the quarantine entry."""
+
+    def __init__(self) -> None:
+        self.name = "store"
+
+
+def _is_database_outage(error: BaseException) -> bool:
+    return isinstance(error, DBAPIError) and not isinstance(error, IntegrityError)
+
+
+def ingest(raw: bytes, source: Source) -> IngestResult:
+    """Run one mail through the pipeline and commit; quarantine it when it cannot be handled."""
+    sha256 = raw_mail_store().put(raw)
+    stage = _Stage()
+    for attempt in (1, 2):
+        try:
+            result = _ingest(raw, sha256, source, stage)
+            db.session.commit()
+            return result
+        except IntegrityError:
+            # Another process handled the same mail at the same moment: the second pass
+            # finds its receipts.
+            db.session.rollback()
+            if attempt == 2:
+                raise
+        except Exception as error:
+            db.session.rollback()
+            if _is_database_outage(error):
+                raise
+            log.warning(
+                "quarantining mail from %s at %s: %s", source.description, stage.name, error
+            )
+            return quarantine(raw, sha256, source, stage.name, error)
+    raise AssertionError("unreachable")
+
+
+def _raw_row(sha256: str, size: int) -> RawMail:
+    insert = pg_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    db.session.execute(
+        insert(RawMail)
+        .values(sha256=sha256, size=size, created_at=utcnow())
+        .on_conflict_do_nothing()
+    )
+    return db.session.scalars(sa.select(RawMail).where(RawMail.sha256 == sha256)).one()
+
+
+def quarantine(
+    raw: bytes, sha256: str, source: Source, stage: str, error: BaseException
+) -> IngestResult:
+    """Keep a mail that could not be handled, with the reason, and commit."""
+    raw_row = _raw_row(sha256, len(raw))
+    reason = "".join(traceback.format_exception_only(type(error), error)).strip()
+    entry = db.session.scalar(
+        sa.select(QuarantinedMail).where(
+            QuarantinedMail.raw_mail_id == raw_row.id, QuarantinedMail.resolved_at.is_(None)
+        )
+    )
+    if entry is None:
+        entry = QuarantinedMail(
+            raw_mail_id=raw_row.id,
+            source=source.description,
+            mailbox=source.mailbox,
+            folder=source.folder,
+            uidvalidity=source.uidvalidity,
+            uid=source.uid,
+            stage=stage,
+            error=reason[:10000],
+        )
+        db.session.add(entry)
+    else:
+        entry.attempts += 1
+        entry.stage, entry.error = stage, reason[:10000]
+    db.session.commit()
+    return IngestResult(raw_row.id, "quarantined", quarantine_id=entry.id)
+
+
+def _receipt_exists(dedupe_key: str, scope: str) -> bool:
+    return (
+        db.session.scalar(
+            sa.select(InboundReceipt.id).where(
+                InboundReceipt.dedupe_key == dedupe_key, InboundReceipt.scope == scope
+            )
+        )
+        is not None
+    )
+
+
+def _receipt(
+    facts: MailFacts,
+    scope: str,
+    outcome: ReceiptOutcome,
+    raw_id: int,
+    *,
+    ticket_id=None,
+    message_id=None,
+) -> None:
+    db.session.add(
+        InboundReceipt(
+            dedupe_key=facts.dedupe_key,
+            scope=scope,
+            outcome=outcome,
+            raw_mail_id=raw_id,
+            ticket_id=ticket_id,
+            message_id=message_id,
+        )
+    )
+
+
+def _ingest(raw: bytes, sha256: str, source: Source, stage: _Stage) -> IngestResult:
+    from helpdesk.inbound.classify import MailKind
+
+    stage.name = "store"
+    raw_row = _raw_row(sha256, len(raw))
+    stage.name = "parse"
+    facts = mail_facts(raw, sha256, stage)
+    kind = facts.classification.kind
+
+    if "own_mail" in facts.classification.rules:
+        if not _receipt_exists(facts.dedupe_key, "own_mail"):
+            _receipt(facts, "own_mail", ReceiptOutcome.OWN_MAIL_DROPPED, raw_row.id)
+            log.info("dropped our own mail %s coming back", facts.mail.message_id)
+        return IngestResult(raw_row.id, "own_mail")
+    if kind in (MailKind.BOUNCE, MailKind.COMPLAINT):
+        stage.name = "record"
+        scope = kind.value
+        if _receipt_exists(facts.dedupe_key, scope):
+            return IngestResult(raw_row.id, "duplicate")
+        if kind is MailKind.BOUNCE:
+            records.record_bounce(facts.classification.bounce, raw_row.id)
+            _receipt(facts, scope, ReceiptOutcome.BOUNCE, raw_row.id)
+        else:
+            records.record_complaint(facts.classification.complaint, raw_row.id)
+            _receipt(facts, scope, ReceiptOutcome.COMPLAINT, raw_row.id)
+        return IngestResult(raw_row.id, scope)
+
+    stage.name = "thread"
+    match = find_thread(
+        in_reply_to=facts.mail.in_reply_to,
+        references=facts.mail.references,
+        subject=facts.mail.subject,
+        sender=facts.sender_address,
+    )
+
+    if kind is MailKind.AUTO_REPLY:
+        stage.name = "store"
+        numbers = []
+        for ticket in match.tickets:
+            scope = f"committee:{ticket.committee_id}"
+            if _receipt_exists(facts.dedupe_key, scope):
+                continue
+            message = records.store_message(ticket, facts, raw_row.id, reopen=False)
+            _receipt(
+                facts,
+                scope,
+                ReceiptOutcome.AUTO_REPLY_ATTACHED,
+                raw_row.id,
+                ticket_id=ticket.id,
+                message_id=message.id,
+            )
+            numbers.append(ticket.number)
+        if not match.tickets and not _receipt_exists(facts.dedupe_key, "auto_reply"):
+            _receipt(facts, "auto_reply", ReceiptOutcome.AUTO_REPLY_DROPPED, raw_row.id)
+        return IngestResult(raw_row.id, "auto_reply", ticket_numbers=numbers)
+
+    stage.name = "route"
+    targets = _targets(facts, match)
+    stage.name = "store"
+    result = IngestResult(raw_row.id, "tickets")
+    for committee_id, ticket, linked_from in targets:
+        scope = f"committee:{committee_id}"
+        if _receipt_exists(facts.dedupe_key, scope):
+            continue
+        if ticket is not None:
+            message = records.store_message(ticket, facts, raw_row.id, reopen=True)
+            _receipt(
+                facts,
+                scope,
+                ReceiptOutcome.FOLLOW_UP,
+                raw_row.id,
+                ticket_id=ticket.id,
+                message_id=message.id,
+            )
+            result.ticket_numbers.append(ticket.number)
+            continue
+        ticket, message = records.open_ticket(committee_id, facts, raw_row.id)
+        for number, kind_of_link in linked_from:
+            db.session.add(TicketLink(ticket_id=ticket.id, linked_number=number, kind=kind_of_link))
+        _receipt(
+            facts,
+            scope,
+            ReceiptOutcome.TICKET_CREATED,
+            raw_row.id,
+            ticket_id=ticket.id,
+            message_id=message.id,
+        )
+        result.ticket_numbers.append(ticket.number)
+        result.new_ticket_numbers.append(ticket.number)
+        stage.name = "acknowledge"
+        acknowledge(ticket, facts)
+        stage.name = "store"
+    if not result.ticket_numbers:
+        result.outcome = "duplicate"
+    return result
+
+
+def _targets(facts: MailFacts, match) -> list[tuple[int, Ticket | None, list[tuple[int, str]]]]:
+    """(committee id, existing ticket or None for a new one, links for a new one)."""
+    from helpdesk.inbound.routing import route
+
+    targets: list[tuple[int, Ticket | None, list[tuple[int, str]]]] = []
+    covered: set[int] = set()
+    for ticket in match.tickets:
+        covered.add(ticket.committee_id)
+        if continues_in_place(ticket):
+            targets.append((ticket.committee_id, ticket, []))
+        else:
+            targets.append((ticket.committee_id, None, [(ticket.number, "follow_up_of")]))
+    routing = facts.routing_input()
+    if match.tickets:
+        # A reply stays with its tickets; only committees it newly addresses get one.
+        addressed = route(routing, addressed_only=True).committee_ids
+        targets.extend((c, None, []) for c in addressed if c not in covered)
+        return targets
+    decision = route(routing)
+    facts.route = decision
+    links = [(match.referenced_number, "referenced")] if match.referenced_number else []
+    targets.extend((c, None, links) for c in decision.committee_ids)
+    return targets
+
+
+def committees_by_list_id() -> dict[str, str]:
+    """Our Google Groups: List-ID -> group address, from every committee address."""
+    from helpdesk.models import CommitteeAddress
+
+    groups = {}
+    for address in db.session.scalars(sa.select(CommitteeAddress.address)):
+        local, _, domain = address.partition("@")
+        groups[f"{local}.{domain}"] = address
+    return groups
+
+
+def retry_quarantined(quarantine_id: int) -> IngestResult:
+    """Run a quarantined mail through the pipeline again; resolves the entry on success."""
+    entry = db.session.get(QuarantinedMail, quarantine_id)
+    if entry is None:
+        raise LookupError(f"no quarantine entry {quarantine_id}")
+    raw = raw_mail_store().get(entry.raw_mail.sha256)
+    source = Source(
+        f"quarantine #{entry.id} ({entry.source})",
+        entry.mailbox,
+        entry.folder,
+        entry.uidvalidity,
+        entry.uid,
+    )
+    result = ingest(raw, source)
+    if result.outcome != "quarantined":
+        entry = db.session.get(QuarantinedMail, quarantine_id)
+        entry.resolved_at = utcnow()
+        entry.resolution = f"retried: {result.outcome}"
+        db.session.commit()
+    return result

@@ -1,0 +1,225 @@
+"""Transactional mail (acknowledgements, replies, notifications): queue, then deliver once.
+
+The OutboundMessage row is written in the caller's transaction; the delivery job is queued
+only when that transaction commits. Delivery claims the row (queued -> sending) in its own
+committed step before anything leaves, so a worker that dies mid-hand-off leaves a
+``sending`` row that the sweeper turns into ``uncertain`` instead of sending it again.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from email.utils import formataddr, parseaddr
+
+import sqlalchemy as sa
+from flask import current_app
+
+from helpdesk import addresses
+from helpdesk.database import utcnow
+from helpdesk.extensions import db
+from helpdesk.jobs import enqueue, job
+from helpdesk.models import (
+    OutboundKind,
+    OutboundMessage,
+    OutboundStatus,
+    Suppression,
+    SuppressionReason,
+)
+from helpdesk.storage import attachment_store
+
+log = logging.getLogger(__name__)
+
+LEASE = timedelta(minutes=10)
+MAX_ATTEMPTS = 6
+# Transactional mail ignores list unsubscribes, never hard bounces or complaints.
+BLOCKING_REASONS = (SuppressionReason.HARD_BOUNCE, SuppressionReason.COMPLAINT)
+
+
+class TemporaryDeliveryError(Exception):
+    """The backend could not take the mail now; RQ retries the job."""
+
+
+def queue_message(
+    kind: OutboundKind | str,
+    *,
+    from_addr: str,
+    to: list[str],
+    subject: str,
+    text: str,
+    html: str | None = None,
+    cc: list[str] | None = None,
+    bcc: list[str] | None = None,
+    reply_to: str | None = None,
+    headers: dict[str, str] | None = None,
+    message_id: str,
+    ticket_id: int | None = None,
+    thread_message_id: int | None = None,
+    attachments: list[dict] | None = None,
+) -> OutboundMessage:
+    """Write a transactional mail and queue its delivery for after the commit."""
+    if not to:
+        raise ValueError("a mail needs at least one recipient")
+    row = OutboundMessage(
+        kind=OutboundKind(kind),
+        status=OutboundStatus.QUEUED,
+        from_addr=from_addr,
+        to=list(to),
+        cc=list(cc or []),
+        bcc=list(bcc or []),
+        to_key=addresses.normalize(parseaddr(to[0])[1]),
+        reply_to=reply_to,
+        subject=subject,
+        text=text,
+        html=html,
+        headers=dict(headers or {}),
+        message_id=message_id,
+        ticket_id=ticket_id,
+        thread_message_id=thread_message_id,
+        attachments=list(attachments or []),
+    )
+    db.session.add(row)
+    db.session.flush()
+    enqueue(deliver, row.id)
+    return row
+
+
+def is_suppressed(address: str, reasons=BLOCKING_REASONS) -> bool:
+    """Whether ``address`` is on the suppression list for one of ``reasons``."""
+    return (
+        db.session.scalar(
+            sa.select(Suppression.id).where(
+                Suppression.address_key == addresses.normalize(parseaddr(address)[1] or address),
+                Suppression.reason.in_(reasons),
+            )
+        )
+        is not None
+    )
+
+
+def _claim(outbound_id: int) -> OutboundMessage | None:
+    now = utcnow()
+    claimed = db.session.execute(
+        sa.update(OutboundMessage)
+        .where(OutboundMessage.id == outbound_id, OutboundMessage.status == OutboundStatus.QUEUED)
+        .values(
+            status=OutboundStatus.SENDING,
+            lease_until=now + LEASE,
+            attempts=OutboundMessage.attempts + 1,
+        )
+    ).rowcount
+    db.session.commit()
+    return db.session.get(OutboundMessage, outbound_id) if claimed else None
+
+
+def _batch(row: OutboundMessage):
+    from helpdesk.outbound.backends import OutgoingAttachment, OutgoingBatch, Recipient
+
+    store = attachment_store()
+    headers = dict(row.headers)
+    headers["Message-ID"] = f"<{row.message_id}>"
+    return OutgoingBatch(
+        from_addr=row.from_addr,
+        subject=row.subject,
+        text=row.text,
+        html=row.html,
+        reply_to=row.reply_to,
+        headers=headers,
+        attachments=[
+            OutgoingAttachment(a["filename"], a["content_type"], store.get(a["sha256"]))
+            for a in row.attachments
+        ],
+        recipients=[
+            Recipient(
+                to=list(row.to),
+                cc=list(row.cc),
+                bcc=list(row.bcc),
+                custom_args={"outbound_id": str(row.id)},
+            )
+        ],
+        categories=[row.kind.value],
+    )
+
+
+@job(
+    "mail-transactional",
+    timeout=120,
+    retries=MAX_ATTEMPTS - 1,
+    retry_intervals=(15, 60, 300, 900, 3600),
+)
+def deliver(outbound_id: int) -> None:
+    """Hand one transactional mail to the mail backend, once."""
+    from helpdesk.outbound.backends import Outcome, get_backend
+
+    row = _claim(outbound_id)
+    if row is None:
+        return  # already delivered, given up on, or being handled by another worker
+    recipients = [*row.to, *row.cc, *row.bcc]
+    if any(is_suppressed(r) for r in row.to):
+        row.status = OutboundStatus.SUPPRESSED
+        row.error = "the recipient is suppressed (hard bounce or complaint)"
+        row.lease_until = None
+        db.session.commit()
+        log.info("outbound %s suppressed", outbound_id)
+        return
+    log.debug("delivering outbound %s to %d recipient(s)", outbound_id, len(recipients))
+    result = get_backend(current_app.config).send(_batch(row))[0]
+    row.lease_until = None
+    if result.outcome == Outcome.ACCEPTED:
+        row.status = OutboundStatus.SENT
+        row.provider_id = result.provider_id
+        row.sent_at = utcnow()
+        row.error = None
+    elif result.outcome == Outcome.UNCERTAIN:
+        row.status = OutboundStatus.UNCERTAIN
+        row.error = result.error
+    elif result.outcome == Outcome.PERMANENT or row.attempts >= MAX_ATTEMPTS:
+        row.status = OutboundStatus.FAILED
+        row.error = result.error
+    else:
+        row.status = OutboundStatus.QUEUED
+        row.error = result.error
+        db.session.commit()
+        raise TemporaryDeliveryError(f"outbound {outbound_id}: {result.error}")
+    db.session.commit()
+
+
+@job("mail-transactional", timeout=120, retries=0)
+def sweep_stale_sending() -> int:
+    """Mark mail whose worker vanished mid-hand-off as uncertain (never resend it blindly)."""
+    stale = db.session.execute(
+        sa.update(OutboundMessage)
+        .where(
+            OutboundMessage.status == OutboundStatus.SENDING,
+            OutboundMessage.lease_until < utcnow(),
+        )
+        .values(
+            status=OutboundStatus.UNCERTAIN,
+            error="the worker stopped during the hand-off; check before resending",
+        )
+    ).rowcount
+    db.session.commit()
+    if stale:
+        log.warning("%d transactional mail(s) marked uncertain", stale)
+    return stale
+
+
+def requeue_unsent() -> int:
+    """Queue delivery again for rows still queued (e.g. Redis was down at commit time)."""
+    ids = list(
+        db.session.scalars(
+            sa.select(OutboundMessage.id).where(
+                OutboundMessage.status == OutboundStatus.QUEUED,
+                OutboundMessage.created_at < utcnow() - timedelta(minutes=5),
+            )
+        )
+    )
+    for outbound_id in ids:
+        enqueue(deliver, outbound_id, job_id=f"deliver-{outbound_id}")
+    db.session.commit()
+    return len(ids)
+
+
+def display_from(name: str, address: str) -> str:
+    """A From header value for a committee's address."""
+    return formataddr((name, address))
