@@ -199,7 +199,9 @@ COMMANDS = [init_db, committee, create_agent_command, api_token, demo, serve, wo
 
 def register_commands(app: Flask) -> None:
     """Attach the helpdesk commands to ``app.cli``."""
-    for command in COMMANDS:
+    from helpdesk.inbound.commands import COMMANDS as INBOUND_COMMANDS
+
+    for command in [*COMMANDS, *INBOUND_COMMANDS]:
         app.cli.add_command(command)
 
 
