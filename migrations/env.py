@@ -11,6 +11,7 @@ from alembic import context
 from flask import current_app
 
 from helpdesk.database import UTCDateTime
+from helpdesk.search_index import is_search_object
 
 config = context.config
 log = logging.getLogger("alembic.env")
@@ -32,6 +33,13 @@ def _render_item(type_, obj, autogen_context):
     return False
 
 
+def _include_object(obj, name, type_, reflected, compare_to):
+    # Full-text search objects that autogenerate cannot represent; the revision that adds
+    # ticket_search creates them with dialect-specific SQL (an FTS5 table and its shadow
+    # tables on SQLite, an expression GIN index on PostgreSQL).
+    return not is_search_object(name)
+
+
 def _skip_empty(context_, revision, directives):
     if getattr(config.cmd_opts, "autogenerate", False) and directives[0].upgrade_ops.is_empty():
         directives[:] = []
@@ -43,6 +51,7 @@ def _configure(**kwargs):
         target_metadata=_target_metadata(),
         compare_type=True,
         render_item=_render_item,
+        include_object=_include_object,
         process_revision_directives=_skip_empty,
         **kwargs,
     )

@@ -1,6 +1,7 @@
 """Typed SQLAlchemy models, one module per domain; importing this registers them all."""
 
 from helpdesk.models.audit import AuditEvent
+from helpdesk.models.canned import CannedReply
 from helpdesk.models.committees import Committee, CommitteeAddress, Membership, MembershipRole
 from helpdesk.models.contacts import Contact, ContactKind, ContactKindName, ContactReference
 from helpdesk.models.inbound import (
@@ -15,6 +16,7 @@ from helpdesk.models.inbound import (
 )
 from helpdesk.models.jobs import JobFailure
 from helpdesk.models.mail import Attachment, Direction, Message, RawMail
+from helpdesk.models.notifications import Notification, NotificationKind
 from helpdesk.models.outbound import (
     OutboundKind,
     OutboundMessage,
@@ -22,6 +24,8 @@ from helpdesk.models.outbound import (
     Suppression,
     SuppressionReason,
 )
+from helpdesk.models.presence import TicketViewer
+from helpdesk.models.search import TicketSearchDocument
 from helpdesk.models.tickets import (
     Counter,
     Priority,
@@ -39,6 +43,7 @@ __all__ = [
     "Attachment",
     "AuditEvent",
     "BounceRecord",
+    "CannedReply",
     "Committee",
     "CommitteeAddress",
     "ComplaintRecord",
@@ -55,6 +60,8 @@ __all__ = [
     "Membership",
     "MembershipRole",
     "Message",
+    "Notification",
+    "NotificationKind",
     "OutboundKind",
     "OutboundMessage",
     "OutboundStatus",
@@ -69,7 +76,9 @@ __all__ = [
     "TicketLink",
     "TicketParticipant",
     "TicketRecusal",
+    "TicketSearchDocument",
     "TicketStatus",
     "TicketTag",
+    "TicketViewer",
     "User",
 ]

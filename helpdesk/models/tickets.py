@@ -66,6 +66,13 @@ class Ticket(db.Model):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     closed_at: Mapped[datetime | None]
+    # Bumped by every change (mail, note, assignment, status...): a form carries the version
+    # it was loaded at, so a send can tell that somebody else changed the ticket meanwhile.
+    version: Mapped[int] = mapped_column(default=1, server_default="1")
+    # Set when this ticket was merged into another: its number then leads to that one.
+    merged_into_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("tickets.id", ondelete="SET NULL"), index=True
+    )
 
     committee: Mapped[Committee] = relationship()
     assignee: Mapped[User | None] = relationship()
@@ -159,7 +166,8 @@ class TicketLink(db.Model):
     )
     # By number: the other ticket may be deleted, or one the reader may not see.
     linked_number: Mapped[int]
-    kind: Mapped[str] = mapped_column(sa.String(32))  # referenced | follow_up_of | merged_from
+    # referenced | follow_up_of | merged_from | merged_into
+    kind: Mapped[str] = mapped_column(sa.String(32))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

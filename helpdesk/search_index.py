@@ -1,0 +1,131 @@
+"""Full-text search over tickets: one document per ticket (subject, contact, message texts).
+
+PostgreSQL matches ``to_tsvector('simple', document)`` through a GIN expression index;
+SQLite matches the FTS5 table ``ticket_search_fts`` that triggers keep in step with the
+documents. The 'simple' configuration does no stemming: mail arrives in many languages,
+and a word typed by an agent should match that word. Each typed word matches as a prefix
+and every word must occur somewhere in the ticket.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+import sqlalchemy as sa
+
+from helpdesk.extensions import db
+from helpdesk.models import Contact, Message, Ticket, TicketSearchDocument
+
+log = logging.getLogger(__name__)
+
+# Objects of the index that autogenerate cannot represent (migrations/env.py skips them).
+SEARCH_OBJECT_PREFIXES = ("ticket_search_fts", "ix_ticket_search_document_tsv")
+# A tsvector holds at most 1 MB; long mails and threads are indexed by their beginning.
+MAX_MESSAGE_CHARS = 20_000
+MAX_DOCUMENT_CHARS = 400_000
+MAX_WORDS = 10
+
+_WORD = re.compile(r"[\w@.+'-]+")
+_TSVECTOR = sa.func.to_tsvector(sa.literal_column("'simple'::regconfig"), sa.column("document"))
+
+
+def is_search_object(name: str | None) -> bool:
+    """Whether a database object belongs to the full-text index built outside the metadata."""
+    return bool(name) and name.startswith(SEARCH_OBJECT_PREFIXES)
+
+
+def _dialect() -> str:
+    return db.session.get_bind().dialect.name
+
+
+def document_for(ticket_id: int) -> str:
+    """The searchable text of a ticket, built from its rows."""
+    ticket = db.session.get(Ticket, ticket_id)
+    if ticket is None:
+        return ""
+    parts = [ticket.subject]
+    if ticket.contact_id is not None:
+        contact = db.session.get(Contact, ticket.contact_id)
+        if contact is not None:
+            parts += [contact.email, contact.name]
+    texts = db.session.scalars(
+        sa.select(sa.func.substr(Message.text, 1, MAX_MESSAGE_CHARS))
+        .where(Message.ticket_id == ticket_id)
+        .order_by(Message.id)
+    )
+    parts.extend(texts)
+    return " ".join(p for p in parts if p)[:MAX_DOCUMENT_CHARS]
+
+
+def rebuild(ticket_id: int) -> None:
+    """Write a ticket's document afresh (new tickets, merges, moved messages)."""
+    document = document_for(ticket_id)
+    row = db.session.get(TicketSearchDocument, ticket_id)
+    if row is None:
+        db.session.add(TicketSearchDocument(ticket_id=ticket_id, document=document))
+    else:
+        row.document = document
+    db.session.flush()
+
+
+def add_text(ticket_id: int, text: str) -> None:
+    """Append a new message's text to a ticket's document."""
+    if not text.strip():
+        return
+    db.session.flush()
+    appended = db.session.execute(
+        sa.update(TicketSearchDocument)
+        .where(TicketSearchDocument.ticket_id == ticket_id)
+        .values(
+            document=sa.func.substr(
+                TicketSearchDocument.document + " " + text[:MAX_MESSAGE_CHARS],
+                1,
+                MAX_DOCUMENT_CHARS,
+            )
+        )
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if not appended:
+        rebuild(ticket_id)
+    else:
+        row = db.session.identity_map.get(
+            db.session.identity_key(TicketSearchDocument, (ticket_id,))
+        )
+        if row is not None:
+            db.session.expire(row)
+
+
+def words(query: str) -> list[str]:
+    """The words of a search, as the index sees them (at most MAX_WORDS)."""
+    found = [w.strip(".'-+") for w in _WORD.findall(query)]
+    return [w for w in found if w][:MAX_WORDS]
+
+
+def _tsquery(terms: list[str]) -> str:
+    return " & ".join("'" + t.replace("'", "''").replace("\\", "") + "':*" for t in terms)
+
+
+def _fts5_query(terms: list[str]) -> str:
+    return " AND ".join('"' + t.replace('"', '""') + '"*' for t in terms)
+
+
+def matching_ticket_ids(query: str) -> sa.Select | None:
+    """Ids of tickets whose document has every word of ``query``; None for an empty query.
+
+    No access rule here: callers narrow it with helpdesk.access (queues.list_tickets).
+    """
+    terms = words(query)
+    if not terms:
+        return None
+    if _dialect() == "postgresql":
+        tsquery = sa.func.to_tsquery(sa.literal_column("'simple'::regconfig"), _tsquery(terms))
+        return sa.select(TicketSearchDocument.ticket_id).where(
+            sa.func.to_tsvector(
+                sa.literal_column("'simple'::regconfig"), TicketSearchDocument.document
+            ).op("@@")(tsquery)
+        )
+    fts = sa.table("ticket_search_fts", sa.column("rowid"))
+    return sa.select(fts.c.rowid).where(
+        sa.literal_column("ticket_search_fts").op("MATCH")(_fts5_query(terms))
+    )
