@@ -31,6 +31,7 @@ from helpdesk.models import (
     Membership,
     MembershipRole,
     Message,
+    Notification,
     Ticket,
     TicketRecusal,
     User,
@@ -155,6 +156,18 @@ def visible_attachment(user: Any, attachment_id: int) -> Attachment | None:
         .where(Attachment.id == attachment_id, ticket_visibility(user))
     )
     return db.session.scalar(stmt)
+
+
+def visible_notifications(user: Any) -> sa.Select:
+    """The user's own notifications about tickets the user may still read, newest first."""
+    if not is_agent(user):
+        return sa.select(Notification).where(sa.false())
+    return (
+        sa.select(Notification)
+        .join(Ticket, Notification.ticket_id == Ticket.id)
+        .where(Notification.user_id == user.id, ticket_visibility(user))
+        .order_by(Notification.id.desc())
+    )
 
 
 def ticket_readers(ticket: Ticket) -> sa.Select:

@@ -1,4 +1,4 @@
-"""Ticket service: create tickets, add mail and notes, assign, change status, tag, recuse.
+"""Ticket service: create tickets, add mail and notes, assign, change status, tag, recuse, move.
 
 Functions take ids and plain values, change the session and flush; the caller (a
 request, a job, a CLI command) commits once. Authorisation is the caller's duty through
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from helpdesk import access, audit
+from helpdesk import access, audit, search_index
 from helpdesk.database import utcnow
 from helpdesk.errors import NotFound, ServiceError
 from helpdesk.extensions import db
@@ -53,6 +53,16 @@ def next_ticket_number() -> int:
     return int(number)
 
 
+def touch(ticket: Ticket) -> None:
+    """Record that ``ticket`` changed: a newer update time and the next version.
+
+    The version is incremented in SQL so that two concurrent changes never write the same
+    number (helpdesk.collisions relies on it).
+    """
+    ticket.updated_at = utcnow()
+    ticket.version = Ticket.version + 1
+
+
 def get_ticket(ticket_id: int) -> Ticket:
     """The ticket with internal id ``ticket_id`` (no access check); NotFound otherwise."""
     ticket = db.session.get(Ticket, ticket_id)
@@ -88,6 +98,7 @@ def create_ticket(
     for tag in tags:
         _add_tag(ticket, tag)
     db.session.flush()
+    search_index.rebuild(ticket.id)
     audit.record(
         "ticket.created",
         actor_id=actor_id,
@@ -142,7 +153,7 @@ def add_message(
         **fields,
     )
     db.session.add(message)
-    ticket.updated_at = utcnow()
+    touch(ticket)
     if (
         reopen
         and direction is Direction.INBOUND
@@ -157,6 +168,7 @@ def add_message(
         ticket.status = TicketStatus.OPEN
         ticket.closed_at = None
     db.session.flush()
+    search_index.add_text(ticket.id, text)
     return message
 
 
@@ -185,7 +197,7 @@ def set_status(ticket_id: int, status: TicketStatus | str, *, actor_id: int | No
     old = ticket.status
     ticket.status = status
     ticket.closed_at = utcnow() if status in (TicketStatus.SOLVED, TicketStatus.CLOSED) else None
-    ticket.updated_at = utcnow()
+    touch(ticket)
     audit.record(
         "ticket.status_changed",
         actor_id=actor_id,
@@ -205,7 +217,7 @@ def assign(ticket_id: int, assignee_id: int | None, *, actor_id: int | None = No
     if ticket.assignee_id == assignee_id:
         return
     ticket.assignee_id = assignee_id
-    ticket.updated_at = utcnow()
+    touch(ticket)
     if assignee_id is not None and ticket.status == TicketStatus.NEW:
         ticket.status = TicketStatus.OPEN
     audit.record(
@@ -236,7 +248,7 @@ def set_tags(ticket_id: int, tags: Iterable[str], *, actor_id: int | None = None
     if wanted == ticket.tags:
         return
     ticket.tag_rows = [TicketTag(tag=t) for t in wanted]
-    ticket.updated_at = utcnow()
+    touch(ticket)
     audit.record("ticket.tagged", actor_id=actor_id, ticket_id=ticket_id, tags=wanted)
 
 
@@ -250,5 +262,51 @@ def recuse(ticket_id: int, user_id: int, *, actor_id: int | None = None) -> None
     ticket.recusals.append(TicketRecusal(user_id=user_id))
     if ticket.assignee_id == user_id:
         ticket.assignee_id = None
+    touch(ticket)
     db.session.flush()
     audit.record("ticket.recused", actor_id=actor_id, ticket_id=ticket_id, subject_user_id=user_id)
+
+
+def add_tags(ticket_id: int, tags: Iterable[str], *, actor_id: int | None = None) -> None:
+    """Add tags to a ticket, keeping the ones it has."""
+    ticket = get_ticket(ticket_id)
+    set_tags(ticket_id, [*ticket.tags, *tags], actor_id=actor_id)
+
+
+def remove_tags(ticket_id: int, tags: Iterable[str], *, actor_id: int | None = None) -> None:
+    """Remove tags from a ticket (tags it does not have are ignored)."""
+    ticket = get_ticket(ticket_id)
+    unwanted = {_clean_tag(t) for t in tags}
+    set_tags(ticket_id, [t for t in ticket.tags if t not in unwanted], actor_id=actor_id)
+
+
+def move(ticket_id: int, committee_id: int, *, actor_id: int | None = None) -> None:
+    """Move a ticket to another committee's queue.
+
+    The ticket then follows the new committee's visibility: it leaves the old queue, and
+    an assignee who may not read it there is unassigned. The audit event keeps both
+    committees' ids, never their names (a private committee's name is not for everyone
+    who may read the ticket later).
+    """
+    ticket = get_ticket(ticket_id)
+    if db.session.get(Committee, committee_id) is None:
+        raise NotFound("no such committee", field="committee")
+    if ticket.committee_id == committee_id:
+        return
+    old = ticket.committee_id
+    ticket.committee_id = committee_id
+    touch(ticket)
+    db.session.flush()
+    db.session.expire(ticket, ["committee"])
+    if ticket.assignee_id is not None:
+        assignee = db.session.get(User, ticket.assignee_id)
+        if assignee is None or not access.can_read_ticket(assignee, ticket):
+            ticket.assignee_id = None
+    audit.record(
+        "ticket.moved",
+        actor_id=actor_id,
+        ticket_id=ticket_id,
+        committee_id=committee_id,
+        from_committee_id=old,
+        to_committee_id=committee_id,
+    )

@@ -24,6 +24,7 @@ from flask import current_app
 from helpdesk import addresses
 from helpdesk.database import utcnow
 from helpdesk.extensions import db
+from helpdesk.merging import final_ticket
 from helpdesk.models import Message, OutboundMessage, Ticket, TicketParticipant
 from helpdesk.models.tickets import OPEN_STATUSES
 
@@ -107,6 +108,9 @@ def find_thread(
     result = ThreadMatch()
 
     def add(ticket: Ticket | None, how: str) -> None:
+        if ticket is not None:
+            # A merged ticket's conversation goes on on the ticket it was merged into.
+            ticket = final_ticket(ticket)
         if ticket is not None and ticket.id not in result.how:
             result.tickets.append(ticket)
             result.how[ticket.id] = how
