@@ -33,6 +33,7 @@ class ReceivedMail:
     data: bytes
     tls: bool
     authenticated: bool
+    peer: tuple[str, int] | None = None
 
     def message(self) -> EmailMessage:
         """The data parsed back with the email package."""
@@ -92,6 +93,7 @@ class _Handler:
             data=envelope.original_content or envelope.content,
             tls=self._tls(server, session),
             authenticated=bool(session.authenticated),
+            peer=tuple(session.peer) if session.peer else None,
         )
         addresses = {a.lower() for a in envelope.rcpt_tos}
         if addresses & behaviour.stall_after_data_for:
