@@ -261,7 +261,11 @@ class SendGridStandIn:
         server = _Server((self.host, self.requested_port), _Handler)
         server.stand_in = self
         self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, name="sendgrid-stand-in")
+        self._thread = threading.Thread(
+            target=server.serve_forever,
+            kwargs={"poll_interval": 0.05},  # how long stop() waits for the loop to notice
+            name="sendgrid-stand-in",
+        )
         self._thread.daemon = True
         self._thread.start()
         return self
