@@ -49,6 +49,7 @@ class _Errors:
         self.errors: list[dict[str, Any]] = []
 
     def add(self, field: str | None, message: str) -> None:
+        """Record one error in the API's shape."""
         self.errors.append({"message": message, "field": field, "help": _HELP})
 
 

@@ -73,6 +73,7 @@ class _RandomFaults:
     rng: random.Random = field(default_factory=random.Random)
 
     def pick(self) -> _Planned | None:
+        """A fault drawn by the configured chances, or None for a normal answer."""
         roll = self.rng.random()
         for fault, weight in self.weights.items():
             if roll < weight:

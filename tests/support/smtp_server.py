@@ -66,6 +66,7 @@ class _Handler:
         )
 
     async def handle_MAIL(self, server, session, envelope, address, mail_options) -> str:
+        """MAIL FROM: the planned reply, or accept."""
         reply = self.owner.behaviour.mail_reply
         if reply:
             return reply
@@ -74,6 +75,7 @@ class _Handler:
         return "250 OK"
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options) -> str:
+        """RCPT TO: drop the connection, the planned reply, or accept."""
         behaviour = self.owner.behaviour
         key = address.lower()
         if key in behaviour.drop_at_rcpt:
@@ -86,6 +88,7 @@ class _Handler:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope) -> str:
+        """The message data arrived: stall, drop, the planned reply, or accept and record."""
         behaviour = self.owner.behaviour
         mail = ReceivedMail(
             mail_from=envelope.mail_from,
