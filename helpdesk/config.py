@@ -195,6 +195,21 @@ def parse_tag(name: str, raw: str) -> str:
     return value
 
 
+def parse_ec_public_key(name: str, raw: str) -> str:
+    """Parse an ECDSA P-256 public key given as base64 DER (SubjectPublicKeyInfo).
+
+    That is how SendGrid shows the Signed Event Webhook's verification key; PEM armour
+    around it is tolerated.
+    """
+    from helpdesk.outbound.webhook_signature import load_public_key
+
+    try:
+        load_public_key(raw)
+    except ValueError as error:
+        raise ConfigError(name, str(error)) from None
+    return raw.strip()
+
+
 def parse_text(name: str, raw: str) -> str:
     """Parse free text; only emptiness is rejected."""
     if not raw.strip():
@@ -276,6 +291,31 @@ class Settings:
         parse_base_url,
         "https://api.sendgrid.com",
         "SendGrid API host",
+    )
+    sendgrid_webhook_public_key: str | None = _setting(
+        "HELPDESK_SENDGRID_WEBHOOK_PUBLIC_KEY",
+        parse_ec_public_key,
+        None,
+        "verification key of SendGrid's Signed Event Webhook (base64, as SendGrid shows it); "
+        "unset: event webhooks are refused",
+    )
+    sendgrid_webhook_tolerance: int = _setting(
+        "HELPDESK_SENDGRID_WEBHOOK_TOLERANCE",
+        parse_positive_int,
+        600,
+        "seconds a signed webhook's timestamp may differ from our clock",
+    )
+    mail_rate: str | None = _setting(
+        "HELPDESK_MAIL_RATE",
+        parse_rate,
+        None,
+        "recipients per period shared by all workers, e.g. 50/second;100000/hour; unset: no limit",
+    )
+    mail_timeout: int = _setting(
+        "HELPDESK_MAIL_TIMEOUT",
+        parse_positive_int,
+        30,
+        "seconds each SMTP command or SendGrid request may take before it is given up",
     )
     raw_mail_path: Path | None = _setting(
         "HELPDESK_RAW_MAIL_PATH",
