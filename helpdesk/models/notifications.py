@@ -10,6 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from helpdesk.database import str_enum, utcnow
 from helpdesk.extensions import db
+from helpdesk.models.tickets import Ticket
 from helpdesk.models.users import User
 
 
@@ -46,5 +47,6 @@ class Notification(db.Model):
     read_at: Mapped[datetime | None]
 
     actor: Mapped[User | None] = relationship(foreign_keys=[actor_id])
+    ticket: Mapped[Ticket] = relationship()
 
     __table_args__ = (sa.Index("ix_notifications_user_unread", "user_id", "read_at"),)

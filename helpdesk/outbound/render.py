@@ -36,6 +36,9 @@ def render_string(source: str, context: dict[str, Any]) -> str:
         line = getattr(error, "lineno", None)
         where = f" (line {line})" if line else ""
         raise TemplateProblem(f"{error.message or error}{where}") from error
+    except OverflowError as error:
+        # The sandbox refuses huge ranges with OverflowError, not a TemplateError.
+        raise TemplateProblem(str(error)) from error
 
 
 def default_template(name: str) -> str:

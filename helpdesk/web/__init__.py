@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from flask import Flask
 
-from helpdesk.web import auth, errors, security, tickets
+from helpdesk.web import actions, auth, errors, security, tickets
 
 
 def register_web(app: Flask) -> None:
     """Register the web blueprints, error pages and security headers."""
     app.register_blueprint(auth.bp)
     app.register_blueprint(tickets.bp)
+    app.register_blueprint(actions.bp)
     errors.register(app)
     security.register(app)

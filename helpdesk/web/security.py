@@ -4,22 +4,34 @@ from __future__ import annotations
 
 from flask import Flask, Response
 
-# No inline script or style anywhere: everything comes from our own origin.
-CONTENT_SECURITY_POLICY = "; ".join(
-    [
-        "default-src 'self'",
-        "script-src 'self'",
-        "style-src 'self'",
-        "img-src 'self' data:",
-        "font-src 'self'",
-        "connect-src 'self'",
-        "frame-src 'self'",
-        "object-src 'none'",
-        "base-uri 'none'",
-        "form-action 'self'",
-        "frame-ancestors 'none'",
-    ]
-)
+# No inline script or style anywhere: everything comes from our own origin. Mail HTML is
+# shown in sandboxed srcdoc iframes, which inherit this policy.
+_DIRECTIVES = {
+    "default-src": "'self'",
+    "script-src": "'self'",
+    "style-src": "'self'",
+    "img-src": "'self' data:",
+    "font-src": "'self'",
+    "connect-src": "'self'",
+    "frame-src": "'self'",
+    "object-src": "'none'",
+    "base-uri": "'none'",
+    "form-action": "'self'",
+    "frame-ancestors": "'none'",
+}
+
+
+def content_security_policy(*, remote_images: bool = False) -> str:
+    """The pages' policy; ``remote_images`` lets mail images load (the agent asked to)."""
+    directives = dict(_DIRECTIVES)
+    if remote_images:
+        directives["img-src"] += " https: http:"
+    return "; ".join(f"{name} {value}" for name, value in directives.items())
+
+
+CONTENT_SECURITY_POLICY = content_security_policy()
+# For files served to be shown (inline images): nothing in them may run or load.
+MEDIA_SECURITY_POLICY = "default-src 'none'; sandbox"
 
 
 def register(app: Flask) -> None:
