@@ -1,8 +1,9 @@
 """Full-text search over tickets: one document per ticket (subject, contact, message texts).
 
-PostgreSQL matches ``to_tsvector('simple', document)`` through a GIN expression index;
-SQLite matches the FTS5 table ``ticket_search_fts`` that triggers keep in step with the
-documents. The 'simple' configuration does no stemming: mail arrives in many languages,
+PostgreSQL matches the stored, generated column ``search_vector``
+(``to_tsvector('simple', document)``) through a GIN index; SQLite matches the FTS5 table
+``ticket_search_fts`` that triggers keep in step with the documents. The 'simple'
+configuration does no stemming: mail arrives in many languages,
 and a word typed by an agent should match that word. Each typed word matches as a prefix
 and every word must occur somewhere in the ticket.
 """
@@ -20,14 +21,15 @@ from helpdesk.models import Contact, Message, Ticket, TicketSearchDocument
 log = logging.getLogger(__name__)
 
 # Objects of the index that autogenerate cannot represent (migrations/env.py skips them).
-SEARCH_OBJECT_PREFIXES = ("ticket_search_fts", "ix_ticket_search_document_tsv")
+SEARCH_OBJECT_PREFIXES = ("ticket_search_fts", "ix_ticket_search_document_tsv", "search_vector")
 # A tsvector holds at most 1 MB; long mails and threads are indexed by their beginning.
 MAX_MESSAGE_CHARS = 20_000
 MAX_DOCUMENT_CHARS = 400_000
 MAX_WORDS = 10
 
 _WORD = re.compile(r"[\w@.+'-]+")
-_TSVECTOR = sa.func.to_tsvector(sa.literal_column("'simple'::regconfig"), sa.column("document"))
+# PostgreSQL only: created by the migration, unknown to the model (SQLite has no such type).
+_SEARCH_VECTOR = sa.literal_column("ticket_search.search_vector")
 
 
 def is_search_object(name: str | None) -> bool:
@@ -120,11 +122,7 @@ def matching_ticket_ids(query: str) -> sa.Select | None:
         return None
     if _dialect() == "postgresql":
         tsquery = sa.func.to_tsquery(sa.literal_column("'simple'::regconfig"), _tsquery(terms))
-        return sa.select(TicketSearchDocument.ticket_id).where(
-            sa.func.to_tsvector(
-                sa.literal_column("'simple'::regconfig"), TicketSearchDocument.document
-            ).op("@@")(tsquery)
-        )
+        return sa.select(TicketSearchDocument.ticket_id).where(_SEARCH_VECTOR.op("@@")(tsquery))
     fts = sa.table("ticket_search_fts", sa.column("rowid"))
     return sa.select(fts.c.rowid).where(
         sa.literal_column("ticket_search_fts").op("MATCH")(_fts5_query(terms))

@@ -11,9 +11,10 @@ from helpdesk.extensions import db
 class TicketSearchDocument(db.Model):
     """Subject, contact and every message text of a ticket, as one searchable text.
 
-    PostgreSQL indexes ``to_tsvector('simple', document)`` with GIN; SQLite mirrors the
-    table into the FTS5 table ``ticket_search_fts`` by triggers. Both are created by the
-    migration, not by the metadata (see migrations/env.py).
+    PostgreSQL keeps ``to_tsvector('simple', document)`` in a generated column,
+    ``search_vector``, indexed with GIN; SQLite mirrors the table into the FTS5 table
+    ``ticket_search_fts`` by triggers. Both are created by the migration, not by the
+    metadata (see migrations/env.py).
     """
 
     __tablename__ = "ticket_search"
