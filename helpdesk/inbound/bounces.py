@@ -62,7 +62,9 @@ class BounceReport:
     # The Message-ID of our original mail, from the embedded headers, without <>.
     original_message_id: str | None
     reporting_mta: str | None = None
-    # Which reader understood it: "dsn", "header", "flufl" or "text".
+    # Which reader named the recipients: "dsn" (status part), "dsn-text" (status fields
+    # pasted into prose), "header" (X-Failed-Recipients), "flufl", "text" (the prose),
+    # "original" (the returned mail's To) or "ses".
     source: str = "dsn"
     delivered: list[str] = field(default_factory=list)  # recipients reported as delivered
 
@@ -228,7 +230,9 @@ def field_address(value: str | None) -> str | None:
     if not value:
         return None
     _, _, address = value.rpartition(";")
-    address = decode_text(address).strip().strip("'\"")
+    # Not decode_text: status fields are not RFC 2047 text, and the address must stay
+    # exactly as it was written to match the mail we sent.
+    address = address.strip().strip("'\"")
     match = _ADDRESS_IN_FIELD.search(address)
     if not match:
         return None

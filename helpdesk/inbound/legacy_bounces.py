@@ -166,7 +166,7 @@ def parse_legacy_bounce(message: Message, *, nested: int = 0) -> BounceReport:
     excluded = excluded_addresses(message, original) | message_ids_in(
         f"{text.notification}\n{text.original}"
     )
-    recipients, source = _valid(_embedded_status_fields(text.notification)), "text"
+    recipients, source = _valid(_embedded_status_fields(text.notification)), "dsn-text"
     if not recipients:
         recipients = _valid(_failed_recipients_header(message, text.notification))
         source = "header"
