@@ -111,6 +111,8 @@ def identify_sender(
     group_id = list_id(message)
     group_address = known.get(group_id) if group_id else None
     claims = group_claims(message)
+    if not address:
+        return SenderIdentity("", name, False, group_address, None, None, "no From address")
     if not is_group_rewrite(message, claims):
         return SenderIdentity(address, name, True, group_address, None, None, "no group rewrite")
     # A Reply-To pointing back at the Group says nothing about the author.

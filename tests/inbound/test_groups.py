@@ -208,6 +208,11 @@ def test_mail_without_a_rewrite_is_its_sender_and_costs_no_dkim_check(keys):
     assert keys.asked == []
 
 
+def test_mail_without_a_from_address_identifies_nobody(keys):
+    identity = identify(b"Subject: Hi\r\nX-Original-Sender: jane@example.org\r\n\r\nHi\r\n", keys)
+    assert (identity.address, identity.verified, identity.reason) == ("", False, "no From address")
+
+
 def test_a_rewrite_whose_only_claim_points_back_at_the_group_has_no_claim(keys):
     raw = (
         b"From: \"'Jane Doe' via Program\" <program@pycon.test>\r\nReply-To: program@pycon.test\r\n"
