@@ -56,6 +56,7 @@ def parse_feedback_report(message: Message) -> ComplaintReport:
                     values.setdefault(name, []).append(value)
 
     def first(name: str) -> str | None:
+        """The first non-empty value of a feedback field."""
         found = values.get(name)
         return found[0] if found and found[0] else None
 

@@ -121,6 +121,7 @@ def identify_sender(
     display = _via_name(name)
 
     def unverified(reason: str) -> SenderIdentity:
+        """The Group as sender, with the author's claim kept aside, unproven."""
         log.info("group rewrite not trusted (%s): %s", reason, message.get("Message-ID"))
         return SenderIdentity(
             address,

@@ -141,17 +141,16 @@ def _context(lines: list[str], index: int, address: str) -> str:
 
 
 def _recipient_from_prose(address: str, context: str, temporary: bool) -> FailedRecipient:
+    # A code next to the address decides; without one, the tone of the whole notice.
     code = reply_code(context, failures_only=True)
     status = status_code(context, failures_only=True)
-    action = "delayed" if temporary and not (status or code) else "failed"
-    if status or code:
-        action = "failed" if is_permanent(status, code, None) else "delayed"
+    permanent = is_permanent(status, code, None) if status or code else not temporary
     return FailedRecipient(
         address=address,
         status=status,
-        action=action,
+        action="failed" if permanent else "delayed",
         diagnostic=context[:1000] or None,
-        permanent=is_permanent(status, code, action),
+        permanent=permanent,
         reply_code=code,
     )
 
@@ -260,17 +259,22 @@ def _flufl(message: Message, text: str, excluded: set[str]) -> list[FailedRecipi
         log.warning("flufl.bounce failed on a bounce", exc_info=True)
         return []
     contexts = _contexts(text)
+    found = {_text(raw): False for raw in temporary} | {_text(raw): True for raw in permanent}
     recipients = []
-    for raw, is_temporary in [(a, False) for a in permanent] + [(a, True) for a in temporary]:
-        address = (raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw).lower()
+    for address, is_permanent_failure in sorted(found.items()):
         if "@" not in address or is_machine_address(address) or address in excluded:
             continue
-        recipient = _recipient_from_prose(address, contexts.get(address, ""), is_temporary)
-        if recipient.status is None and recipient.reply_code is None:
-            recipient.permanent = not is_temporary
-            recipient.action = "delayed" if is_temporary else "failed"
+        recipient = _recipient_from_prose(
+            address, contexts.get(address, ""), temporary=not is_permanent_failure
+        )
         recipients.append(recipient)
     return recipients
+
+
+def _text(address: bytes | str) -> str:
+    # flufl.bounce reports addresses as bytes.
+    text = address.decode("utf-8", "replace") if isinstance(address, bytes) else address
+    return text.strip().lower()
 
 
 def _contexts(text: str) -> dict[str, str]:

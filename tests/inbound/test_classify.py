@@ -154,9 +154,11 @@ class _SealedBody(Message):
     """A mail whose body must not be read: touching it fails the test."""
 
     def get_payload(self, *args, **kwargs):
+        """Refuse: ordinary mail must be classified from its headers."""
         raise AssertionError("classify read the body of an ordinary mail")
 
     def walk(self):
+        """Refuse: ordinary mail must be classified from its headers."""
         raise AssertionError("classify walked the parts of an ordinary mail")
 
 

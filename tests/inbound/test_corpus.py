@@ -52,6 +52,8 @@ SISIMAI_ADDRESS_DIFFERENCES = {
 
 @dataclass
 class Verdict:
+    """One corpus file, how we classified it, and what go-sisimai expects."""
+
     name: str
     raw: bytes
     message: Message
