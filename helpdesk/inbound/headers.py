@@ -25,11 +25,6 @@ def header_text(message: Message, name: str) -> str:
     return decode_text(value)
 
 
-def header_texts(message: Message, name: str) -> list[str]:
-    """Every ``name`` header, decoded, in the order they appear."""
-    return [decode_text(value) for value in message.get_all(name, [])]
-
-
 def decode_text(value: object) -> str:
     """Decode RFC 2047 encoded words and raw 8-bit bytes; never raises."""
     try:
