@@ -360,6 +360,13 @@ class Settings:
         30 * 1024 * 1024,
         "larger mail is kept raw and opens a ticket with a note; its parts are not extracted",
     )
+    dkim_txt_overrides: Path | None = _setting(
+        "HELPDESK_DKIM_TXT_OVERRIDES",
+        parse_path,
+        None,
+        "JSON file mapping selector._domainkey.domain to its DKIM TXT record; when set it "
+        "replaces DNS lookups (tests, air-gapped installs); unset: DNS",
+    )
     login_rate: str = _setting(
         "HELPDESK_LOGIN_RATE",
         parse_rate,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from flask import current_app
@@ -62,17 +61,21 @@ class MailFacts:
         )
 
 
-@lru_cache(maxsize=8)
-def _verifier(overrides: str | None) -> Any:
+def _verifier() -> Any:
+    """The app's DKIM verifier (its DNS cache or override table lives as long as the app)."""
     from helpdesk.inbound.dkim import DkimVerifier
 
-    return DkimVerifier.from_overrides_file(overrides) if overrides else DkimVerifier()
+    verifier = current_app.extensions.get("helpdesk_dkim")
+    if verifier is None:
+        verifier = DkimVerifier.from_settings(current_app.config["HELPDESK_SETTINGS"])
+        current_app.extensions["helpdesk_dkim"] = verifier
+    return verifier
 
 
 def mail_facts(raw: bytes, sha256: str, stage: Any) -> MailFacts:
     """Parse, classify and identify a mail; ``stage.name`` follows along for error reports."""
     from helpdesk.contacts import find_contact
-    from helpdesk.inbound.classify import classify
+    from helpdesk.inbound.classify import classify, origin_token
     from helpdesk.inbound.groups import identify_sender, strip_group_footer, strip_group_footer_html
     from helpdesk.inbound.ingest import committees_by_list_id
     from helpdesk.inbound.parse import parse
@@ -84,13 +87,13 @@ def mail_facts(raw: bytes, sha256: str, stage: Any) -> MailFacts:
     groups = committees_by_list_id()
     stage.name = "classify"
     classification = classify(
-        mail.message, own_list_ids=frozenset(groups), is_own_message_id=is_own_message_id
+        mail.message,
+        own_list_ids=frozenset(groups),
+        is_own_message_id=is_own_message_id,
+        own_origin=origin_token(current_app.config["HELPDESK_BASE_URL"]),
     )
     stage.name = "identify"
-    overrides = current_app.config.get("HELPDESK_DKIM_TXT_OVERRIDES")
-    sender = identify_sender(
-        raw, mail.message, groups, _verifier(str(overrides) if overrides else None)
-    )
+    sender = identify_sender(raw, mail.message, groups, _verifier())
     text, html = mail.text, mail.html
     if sender.via_group:
         text = strip_group_footer(text)

@@ -18,6 +18,8 @@ from flask import current_app
 from helpdesk import addresses
 from helpdesk.database import utcnow
 from helpdesk.extensions import db
+from helpdesk.inbound.classify import origin_token
+from helpdesk.inbound.rules import ORIGIN_HEADER
 from helpdesk.jobs import enqueue, job
 from helpdesk.models import (
     OutboundKind,
@@ -118,6 +120,8 @@ def _batch(row: OutboundMessage):
     store = attachment_store()
     headers = dict(row.headers)
     headers["Message-ID"] = f"<{row.message_id}>"
+    # Lets the ingester recognise our own mail when a Group sends it back to us.
+    headers[ORIGIN_HEADER] = origin_token(current_app.config["HELPDESK_BASE_URL"])
     return OutgoingBatch(
         from_addr=row.from_addr,
         subject=row.subject,
