@@ -9,6 +9,7 @@ from flask.testing import FlaskClient
 from tests.conftest import TEST_PASSWORD
 
 _CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+_CSRF_META = re.compile(r'<meta name="csrf-token" content="[^"]*">')
 
 
 def csrf_token(client: FlaskClient, path: str = "/login") -> str:
@@ -31,4 +32,4 @@ def login(client: FlaskClient, user, password: str = TEST_PASSWORD):
 
 def without_csrf(html: str) -> str:
     """Page text with the per-request CSRF token removed, for comparing two pages."""
-    return _CSRF.sub('name="csrf_token" value=""', html)
+    return _CSRF_META.sub("", _CSRF.sub('name="csrf_token" value=""', html))

@@ -129,4 +129,7 @@
       });
     });
   }
+
+  // Marks the page as enhanced: the shortcuts above are listening from now on.
+  document.documentElement.setAttribute("data-enhanced", "");
 })();

@@ -252,6 +252,11 @@ def log_in(page, live_server: LiveServer, email: str) -> None:
     page.wait_for_url(f"{live_server.url}/")
 
 
+def enhanced(page) -> None:
+    """Wait until the page's JavaScript listens (navigations commit before scripts run)."""
+    page.locator("html[data-enhanced]").wait_for(state="attached")
+
+
 def screenshot(page, name: str, tmp_path: Path) -> Path:
     """Save a PNG of the page: into docs/screenshots with HELPDESK_SCREENSHOTS=1, else tmp."""
     folder = SCREENSHOTS if os.environ.get("HELPDESK_SCREENSHOTS") else tmp_path

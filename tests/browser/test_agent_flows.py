@@ -13,7 +13,7 @@ from playwright.sync_api import expect
 from helpdesk.extensions import db
 from helpdesk.inbound.threading import ticket_number_from_message_id
 from helpdesk.models import Direction, Message, OutboundMessage, Ticket
-from tests.browser.conftest import log_in, screenshot
+from tests.browser.conftest import enhanced, log_in, screenshot
 
 
 def _outbound_count(live_server) -> int:
@@ -50,8 +50,10 @@ def test_reply_note_assign_and_close_a_ticket(context, live_server, scene, tmp_p
     expect(page.get_by_role("heading", name=f"#{ticket.number} {ticket.subject}")).to_be_visible()
 
     # Assign to me with the keyboard ("a").
+    enhanced(page)
     page.locator("body").press("a")
     expect(page.get_by_text(f"assigned to {ada.name}")).to_be_visible()
+    enhanced(page)
 
     # An internal note is never mailed.
     before_files = live_server.outbox_files()
@@ -61,6 +63,7 @@ def test_reply_note_assign_and_close_a_ticket(context, live_server, scene, tmp_p
     page.keyboard.type("Checked the visa list; they are on it.")
     page.get_by_role("button", name="Add note").click()
     expect(page.locator(".message-note")).to_contain_text("Checked the visa list")
+    enhanced(page)
     assert live_server.outbox_files() == before_files
     assert _outbound_count(live_server) == outbound_before
 
@@ -86,6 +89,7 @@ def test_reply_note_assign_and_close_a_ticket(context, live_server, scene, tmp_p
         assert ticket_number_from_message_id(mail["Message-ID"].strip("<>")) == ticket.number
     assert "<strong>invitation letter</strong>" in mail.get_body(("html",)).get_content()
     expect(page.locator(".message-outbound")).to_contain_text("mail sent")
+    enhanced(page)
 
     # Close with the keyboard ("c").
     page.locator("body").press("c")
@@ -149,6 +153,7 @@ def test_the_keyboard_moves_through_a_list_and_shows_its_shortcuts(context, live
     page = context.new_page()
     log_in(page, live_server, world.agents[0].email)
     page.goto(f"{live_server.url}/queues/{world.committee.slug}")
+    enhanced(page)
     page.locator("body").press("?")
     expect(page.get_by_role("heading", name="Keyboard shortcuts")).to_be_visible()
     page.locator("#shortcuts").press("Escape")
@@ -161,9 +166,11 @@ def test_the_keyboard_moves_through_a_list_and_shows_its_shortcuts(context, live
     page.locator("body").press("o")
     expect(page).to_have_url(re.compile(r"/tickets/\d+$"))
     number = int(page.url.rsplit("/", 1)[1])
-    # j/k on a ticket page follow the queue's order.
+    # j/k on a ticket page follow the queue's order (the middle ticket has both).
+    enhanced(page)
     page.locator("body").press("j")
     expect(page).not_to_have_url(re.compile(rf"/tickets/{number}$"))
+    enhanced(page)
     page.locator("body").press("k")
     expect(page).to_have_url(re.compile(rf"/tickets/{number}$"))
 
