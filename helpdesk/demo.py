@@ -8,9 +8,9 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from helpdesk import agents, committees, contacts, tickets
+from helpdesk import agents, canned, committees, contacts, tickets
 from helpdesk.extensions import db
-from helpdesk.models import Committee, ContactKindName, Direction, Ticket, User
+from helpdesk.models import CannedReply, Committee, ContactKindName, Direction, Ticket, User
 
 DOMAIN = "conference.example"
 
@@ -120,6 +120,25 @@ TICKETS = [
 ]
 
 
+# (committee, title, body): Markdown with the ticket, contact and agent variables.
+CANNED_REPLIES = [
+    (
+        "info",
+        "Invoice corrected",
+        "Dear {{ contact.first_name }},\n\nyou will find the corrected invoice in your ticket "
+        "account under *Orders*. Reply to this mail if anything is still wrong.\n\n"
+        "Best regards,\n{{ agent.first_name }} for the {{ ticket.committee }}",
+    ),
+    (
+        "grants",
+        "Visa letter on its way",
+        "Dear {{ contact.first_name }},\n\nthe letter confirming your grant is attached to "
+        "your application; the embassy can check it with us at any time.\n\n"
+        "Good luck with the appointment!\n{{ agent.first_name }}",
+    ),
+]
+
+
 def create_demo() -> Iterator[str]:
     """Create what is missing of the demo conference; print the agents' passwords."""
     for spec in COMMITTEES:
@@ -151,6 +170,10 @@ def create_demo() -> Iterator[str]:
         roles = ", ".join(memberships) + (", site admin" if admin else "")
         yield f"  {email:28} password: {password:14} ({roles})"
     db.session.flush()
+
+    if db.session.scalar(sa.select(sa.func.count()).select_from(CannedReply)) == 0:
+        for slug, title, body in CANNED_REPLIES:
+            canned.create(committees.get_committee(slug).id, title, body)
 
     if db.session.scalar(sa.select(sa.func.count()).select_from(Ticket)) == 0:
         for spec in TICKETS:
