@@ -1,0 +1,1 @@
+"""Inbound mail: fetching, parsing, classifying and routing mail into tickets."""

@@ -1,0 +1,137 @@
+"""Header values of parsed mail as text: RFC 2047 words, raw 8-bit bytes, folding, ids."""
+
+from __future__ import annotations
+
+import binascii
+import re
+from dataclasses import dataclass
+from email.header import Header
+
+from mailparser.utils import get_addresses
+
+from helpdesk.inbound.charsets import decode_header_bytes, decode_text
+
+# Encoded text may not contain "?"; spaces are not allowed either but real senders use
+# them, so accept them (the match still ends at the first "?=").
+_ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([bBqQ])\?([^?]*)\?=")
+_FOLD = re.compile(r"[ \t]*(?:\r\n|\n|\r)[ \t]*")
+_ANGLE_ID = re.compile(r"<\s*([^<>\s]+?)\s*>")
+_BARE_ID = re.compile(r"[^<>\s\"(),;]+@[^<>\s\"(),;]+")
+_MAX_ID = 998
+
+
+@dataclass(frozen=True)
+class Address:
+    """One mailbox from an address header: display name and address as written, trimmed."""
+
+    name: str
+    address: str
+
+
+def raw_text(value: str | Header, hint: str | None = None) -> str:
+    """A raw header value as text, raw 8-bit bytes decoded (UTF-8, else ``hint``, else cp1252)."""
+    if isinstance(value, Header):
+        value = str(value)
+    if value.isascii():
+        return value
+    # The parser keeps undecodable bytes as surrogate escapes; turn them back into bytes.
+    return decode_header_bytes(value.encode("utf-8", "surrogateescape"), hint)
+
+
+def unfold(value: str) -> str:
+    """Join a folded header value onto one line, each fold becoming a single space."""
+    return _FOLD.sub(" ", value).strip()
+
+
+def decode_words(value: str) -> str:
+    """Decode RFC 2047 encoded words; whitespace between adjacent words is dropped.
+
+    Adjacent words in one charset are joined before decoding, because senders split a
+    multi-byte character across two words.
+    """
+    if "=?" not in value:
+        return value
+    out: list[str] = []
+    pending: list[bytes] = []
+    pending_charset: str | None = None
+    position = 0
+
+    def flush() -> None:
+        if pending:
+            out.append(decode_text(b"".join(pending), pending_charset)[0])
+            pending.clear()
+
+    for match in _ENCODED_WORD.finditer(value):
+        between = value[position : match.start()]
+        charset = match.group(1).split("*", 1)[0].lower()
+        if between and (not pending or between.strip()):
+            flush()
+            out.append(between)
+        elif pending and charset != pending_charset:
+            flush()
+        pending_charset = charset
+        pending.append(_word_bytes(match.group(2), match.group(3)))
+        position = match.end()
+    flush()
+    out.append(value[position:])
+    return "".join(out)
+
+
+def _word_bytes(encoding: str, text: str) -> bytes:
+    """The bytes carried by one encoded word, decoded leniently."""
+    if encoding in "bB":
+        data = re.sub(r"[^A-Za-z0-9+/]", "", text)
+        data = data[: len(data) - len(data) % 4] if len(data) % 4 == 1 else data
+        try:
+            return binascii.a2b_base64(data + "=" * (-len(data) % 4))
+        except binascii.Error:
+            return text.encode("ascii", "replace")
+    return binascii.a2b_qp(text.encode("ascii", "replace"), header=True)
+
+
+def header_value(value: str | Header, hint: str | None = None) -> str:
+    """A header value fully decoded for display: bytes, folding and encoded words."""
+    return decode_words(unfold(raw_text(value, hint)))
+
+
+def message_ids(value: str) -> list[str]:
+    """Every message id in a Message-ID/In-Reply-To/References value, without <>."""
+    ids = [found for found in _ANGLE_ID.findall(value) if len(found) <= _MAX_ID]
+    if not ids:
+        # Some mailers drop the angle brackets; a bare token with an @ is still an id.
+        ids = [found for found in _BARE_ID.findall(value) if len(found) <= _MAX_ID]
+    return list(dict.fromkeys(ids))
+
+
+def list_id(value: str) -> str | None:
+    """The list identifier inside a List-Id value's <...>, lower-cased (RFC 2919)."""
+    match = _ANGLE_ID.search(value)
+    if match:
+        return match.group(1).lower()
+    bare = value.strip()
+    if bare and " " not in bare and "." in bare and len(bare) <= 255:
+        return bare.lower()
+    return None
+
+
+def parse_addresses(value: str | Header | None, hint: str | None = None) -> list[Address]:
+    """The mailboxes of one raw address header value, names decoded; unusable items dropped."""
+    if value is None:
+        return []
+    # mail-parser parses the structure before decoding names, so an encoded comma or
+    # angle bracket inside a display name cannot split or forge an address.
+    pairs = get_addresses(raw_text(value, hint), decode_names=True)
+    return [_address(name, address) for name, address in pairs if address and address.strip()]
+
+
+def address_from_pair(name: str, address: str) -> Address:
+    """An Address from mail-parser's (name, address) pair."""
+    return _address(name, address)
+
+
+def _address(name: str, address: str) -> Address:
+    # RFC 2047 forbids encoded words inside quotes, but mailers write them there and
+    # every client shows them decoded; the address was already parsed, so this is safe.
+    name = decode_words(unfold(name))
+    address = address.strip()
+    return Address(name="" if name == address else name, address=address)

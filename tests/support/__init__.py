@@ -1,0 +1,1 @@
+"""Reusable helpers for tests: corpus access, HTML safety checks, test-data builders."""
