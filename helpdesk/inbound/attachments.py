@@ -1,0 +1,371 @@
+"""Attachments of a parsed mail: payload bytes, decoded and safe filenames, TNEF unpacking."""
+
+from __future__ import annotations
+
+import binascii
+import hashlib
+import logging
+import mimetypes
+import quopri
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from email.message import Message
+from email.policy import Compat32
+from email.utils import decode_params
+from functools import cached_property, lru_cache
+
+from tnefparse import TNEF
+
+from helpdesk.inbound.charsets import decode_header_bytes, decode_text
+from helpdesk.inbound.headers import decode_words, raw_text, unfold
+
+log = logging.getLogger(__name__)
+
+MAX_FILENAME = 150
+_MAX_EXTENSION = 16
+_TNEF_TYPES = frozenset({"application/ms-tnef", "application/vnd.ms-tnef"})
+_EXTENSIONS = {
+    "message/rfc822": ".eml",
+    "message/global": ".eml",
+    "message/news": ".eml",
+    "message/delivery-status": ".txt",
+    "message/disposition-notification": ".txt",
+    "message/feedback-report": ".txt",
+    "message/rfc822-headers": ".txt",
+    "text/rfc822-headers": ".txt",
+    "text/plain": ".txt",
+    "text/html": ".html",
+    "text/calendar": ".ics",
+    "image/jpeg": ".jpg",
+    "application/pgp-signature": ".asc",
+    "application/pgp-encrypted": ".asc",
+    "application/pkcs7-signature": ".p7s",
+    "application/x-pkcs7-signature": ".p7s",
+    "application/ms-tnef": ".dat",
+}
+# Characters Windows refuses in names, plus both path separators.
+_UNSAFE = re.compile(r'[<>:"|?*/\\]')
+_WINDOWS_RESERVED = re.compile(r"^(con|prn|aux|nul|com[0-9]|lpt[0-9])(\..*)?$", re.IGNORECASE)
+_SEPARATORS = re.compile(r"[/\\]")
+
+
+class _VerbatimHeaders(Compat32):
+    """Write header fields back exactly as received instead of re-folding them.
+
+    Re-folding is slow (most of the cost of flattening a bounce) and changes the bytes
+    of the attached message for no benefit.
+    """
+
+    def fold_binary(self, name: str, value: object) -> bytes:
+        """The field as it arrived: name, value with its original folding, newline."""
+        value = _LINE_BREAK.sub(self.linesep, str(value))
+        return f"{name}: {value}{self.linesep}".encode("utf-8", "surrogateescape")
+
+
+# Attached messages are written with CRLF line ends, as mail is on the wire.
+_VERBATIM = _VerbatimHeaders(linesep="\r\n")
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+
+@dataclass
+class ParsedAttachment:
+    """One attachment (every MIME leaf that is not the chosen body) with its bytes."""
+
+    filename: str
+    content_type: str
+    data: bytes = field(repr=False)
+    content_id: str | None = None
+    inline: bool = False
+
+    @cached_property
+    def sha256(self) -> str:
+        """Hex SHA-256 of the data: the attachment's key in the content store."""
+        return hashlib.sha256(self.data).hexdigest()
+
+    @property
+    def size(self) -> int:
+        """Length of the data in bytes."""
+        return len(self.data)
+
+
+def attachment_from_part(part: Message, hint: str | None = None) -> list[ParsedAttachment]:
+    """The attachment(s) a MIME leaf becomes: itself, or the files inside a winmail.dat."""
+    content_type = part.get_content_type()
+    data = part_bytes(part)
+    name = decode_filename(part, hint)
+    if content_type in ("message/rfc822", "message/global") and name is None:
+        name = _subject_name(part, hint)
+    filename = safe_filename(name, content_type)
+    if content_type in ("message/rfc822", "message/global") and not filename.lower().endswith(
+        ".eml"
+    ):
+        filename = safe_filename(filename + ".eml", content_type)
+    content_id = _content_id(part)
+    disposition = part.get_content_disposition()
+    attachment = ParsedAttachment(
+        filename=filename,
+        content_type=content_type,
+        data=data,
+        content_id=content_id,
+        inline=disposition == "inline" or (disposition is None and content_id is not None),
+    )
+    if content_type in _TNEF_TYPES or filename.lower() == "winmail.dat":
+        unpacked = unpack_tnef(data)
+        if unpacked:
+            return unpacked
+    return [attachment]
+
+
+def part_bytes(part: Message) -> bytes:
+    """The decoded payload of a leaf part; encapsulated messages come back as mail bytes."""
+    if part.is_multipart():
+        return _flatten(part, part.get_payload())
+    # decode=True never applies the declared charset, which can be anything at all.
+    data = part.get_payload(decode=True)
+    if not isinstance(data, bytes):
+        return b""
+    cte = _transfer_encoding(part)
+    if cte != str(part.get("content-transfer-encoding", "")).lower():
+        # The stdlib only knows exact spellings and returns "Quoted Printable" or
+        # "base64;" bodies still encoded.
+        if cte == "base64":
+            return _lenient_base64(data)
+        if cte == "quoted-printable":
+            return quopri.decodestring(data)
+    return data
+
+
+def _transfer_encoding(part: Message) -> str:
+    """The Content-Transfer-Encoding token, forgiving spacing, case and stray ";"."""
+    value = str(part.get("content-transfer-encoding", "")).split(";", 1)[0].strip().lower()
+    return re.sub(r"[\s_]+", "-", value)
+
+
+def _lenient_base64(raw: bytes) -> bytes:
+    """Base64 as mail clients decode it: ignore junk, stop at padding, repair length."""
+    data = re.sub(rb"[^A-Za-z0-9+/=]", b"", raw).split(b"=", 1)[0]
+    if len(data) % 4 == 1:
+        data = data[:-1]
+    return binascii.a2b_base64(data + b"=" * (-len(data) % 4))
+
+
+def _flatten(part: Message, payload: list) -> bytes:
+    """Serialise an encapsulated message (or DSN header blocks) back to bytes."""
+    chunks = []
+    for inner in payload:
+        if not isinstance(inner, Message):
+            continue
+        try:
+            chunks.append(inner.as_bytes(policy=_VERBATIM))
+        except (LookupError, UnicodeError, ValueError, TypeError, RecursionError) as error:
+            # A nested part whose declared charset cannot re-encode its body; keep
+            # the headers and the raw body text rather than lose the whole message.
+            log.info("re-serialising a %s part failed: %s", part.get_content_type(), error)
+            chunks.append(_headers_and_body(inner))
+    if part.get_content_type() == "message/delivery-status":
+        return b"\n".join(chunks)
+    return b"".join(chunks)
+
+
+def _headers_and_body(message: Message) -> bytes:
+    """A crude flattening that cannot fail: raw headers, blank line, raw body."""
+    head = "".join(f"{name}: {value}\n" for name, value in message.raw_items())
+    if message.is_multipart():
+        tail = b"".join(
+            _headers_and_body(sub) for sub in message.get_payload() if isinstance(sub, Message)
+        )
+    else:
+        tail = part_bytes(message)
+    return head.encode("utf-8", "surrogateescape") + b"\n" + tail
+
+
+def decode_filename(part: Message, hint: str | None = None) -> str | None:
+    """The part's filename decoded from RFC 2231, RFC 2047 or raw 8-bit, or None."""
+    for header, param in (("content-disposition", "filename"), ("content-type", "name")):
+        raw = _raw_header(part, header)
+        if raw is None:
+            continue
+        value = _param(raw, param)
+        if value is None:
+            continue
+        if isinstance(value, tuple):
+            charset, _language, text = value
+            data = text.encode("latin-1", "surrogateescape")
+            name = decode_text(data, charset or None)[0]
+        else:
+            name = value if value.isascii() else raw_text(value, hint)
+        name = decode_words(unfold(name)).strip()
+        if name:
+            return name
+    return None
+
+
+def _raw_header(part: Message, wanted: str) -> str | None:
+    """The first raw value of a header, with undecoded bytes still escaped."""
+    for name, value in part.raw_items():
+        if name.lower() == wanted:
+            return str(value)
+    return None
+
+
+def _param(raw: str, wanted: str) -> str | tuple[str, str, str] | None:
+    """One parameter of a structured header; RFC 2231 continuations joined.
+
+    Returns a plain string, or (charset, language, text) when the value is RFC 2231
+    encoded, ``text`` holding one character per byte.
+    """
+    params = [("", "")]
+    for item in _split_params(raw)[1:]:
+        name, sep, value = item.partition("=")
+        if not sep:
+            continue
+        name = name.strip().lower()
+        if name == wanted or name.startswith(wanted + "*"):
+            params.append((name, value.strip()))
+    if len(params) == 1:
+        return None
+    try:
+        decoded = decode_params(params)
+    except (ValueError, TypeError, IndexError):
+        return None
+    values = [value for name, value in decoded[1:] if name == wanted]
+    # RFC 6266: the extended (RFC 2231) form wins over a plain fallback.
+    for value in values:
+        if isinstance(value, tuple):
+            charset, language, text = value
+            return (charset or "", language or "", _unquote(text))
+    return _unquote(values[0]) if values else None
+
+
+def _split_params(raw: str) -> list[str]:
+    """Split a structured header on ";" outside double quotes."""
+    items, current, quoted, escaped = [], [], False, False
+    for char in raw:
+        if escaped:
+            escaped = False
+        elif char == "\\" and quoted:
+            escaped = True
+        elif char == '"':
+            quoted = not quoted
+        elif char == ";" and not quoted:
+            items.append("".join(current))
+            current = []
+            continue
+        current.append(char)
+    items.append("".join(current))
+    return items
+
+
+def _unquote(value: str) -> str:
+    """Strip one level of double quotes and backslash escapes."""
+    value = value.strip()
+    if len(value) >= 2 and value[0] == value[-1] == '"':
+        value = re.sub(r"\\(.)", r"\1", value[1:-1])
+    return value
+
+
+def _subject_name(part: Message, hint: str | None) -> str | None:
+    """A filename for an attached message: its subject, when it has one."""
+    payload = part.get_payload()
+    if isinstance(payload, list) and payload and isinstance(payload[0], Message):
+        for name, value in payload[0].raw_items():
+            if name.lower() == "subject":
+                subject = decode_words(unfold(raw_text(value, hint))).strip()
+                return subject or None
+    return None
+
+
+def _content_id(part: Message) -> str | None:
+    """The Content-ID without angle brackets, or None."""
+    raw = _raw_header(part, "content-id")
+    if raw is None:
+        return None
+    value = unfold(raw_text(raw)).strip().strip("<>").strip()
+    return value or None
+
+
+def safe_filename(name: str | None, content_type: str) -> str:
+    """A filename safe to store and offer for download, keeping the extension.
+
+    No path components, control or formatting characters (bidi overrides hide a real
+    extension), characters Windows rejects, leading dots or reserved device names;
+    length capped. A missing name becomes "attachment" plus the content type's extension.
+    """
+    cleaned = ""
+    if name:
+        cleaned = unicodedata.normalize("NFC", name)
+        parts = [piece for piece in _SEPARATORS.split(cleaned) if piece.strip(" .")]
+        cleaned = parts[-1] if parts else ""
+        cleaned = _UNSAFE.sub("_", "".join(_filename_char(char) for char in cleaned))
+        cleaned = re.sub(r"\s+", " ", cleaned).strip(" .")
+    if not cleaned:
+        return "attachment" + extension_for(content_type)
+    if _WINDOWS_RESERVED.match(cleaned):
+        cleaned = "_" + cleaned
+    if len(cleaned) > MAX_FILENAME:
+        stem, dot, extension = cleaned.rpartition(".")
+        if dot and stem and 0 < len(extension) <= _MAX_EXTENSION and " " not in extension:
+            cleaned = stem[: MAX_FILENAME - len(extension) - 1].rstrip(" .") + "." + extension
+        else:
+            cleaned = cleaned[:MAX_FILENAME].rstrip(" .")
+    return cleaned
+
+
+def _filename_char(char: str) -> str:
+    """Spaces of any kind become " "; control, format and separator characters go."""
+    category = unicodedata.category(char)
+    if category == "Zs":
+        return " "
+    if category[0] == "C" or category in ("Zl", "Zp"):
+        return ""
+    return char
+
+
+def extension_for(content_type: str) -> str:
+    """The usual filename extension for a content type (".bin" when unknown)."""
+    if content_type in _EXTENSIONS:
+        return _EXTENSIONS[content_type]
+    return _mime_types().guess_extension(content_type) or ".bin"
+
+
+def content_type_for(filename: str) -> str:
+    """A content type guessed from a filename (application/octet-stream when unknown)."""
+    guessed, _encoding = _mime_types().guess_type(filename, strict=False)
+    return guessed or "application/octet-stream"
+
+
+@lru_cache(maxsize=1)
+def _mime_types() -> mimetypes.MimeTypes:
+    """Python's built-in type table only, so results do not depend on the host's files."""
+    return mimetypes.MimeTypes()
+
+
+def unpack_tnef(data: bytes) -> list[ParsedAttachment]:
+    """The files inside a TNEF (winmail.dat) blob; empty when it holds none or is unreadable."""
+    try:
+        tnef = TNEF(data, do_checksum=False)
+        found = [(item.long_filename(), item.data) for item in tnef.attachments]
+    except Exception as error:
+        # tnefparse raises anything from IndexError to UnicodeDecodeError on bad input.
+        log.info("winmail.dat could not be unpacked: %r", error)
+        return []
+    if not found or any(not isinstance(payload, bytes) or not payload for _, payload in found):
+        # A truncated stream yields nameless, empty entries; keep the original instead.
+        return []
+    attachments = []
+    for name, payload in found:
+        filename = safe_filename(_tnef_name(name), "application/octet-stream")
+        attachments.append(
+            ParsedAttachment(
+                filename=filename, content_type=content_type_for(filename), data=payload
+            )
+        )
+    return attachments
+
+
+def _tnef_name(name: object) -> str:
+    """TNEF names come as str or as bytes in the sender's code page."""
+    if isinstance(name, bytes):
+        return decode_header_bytes(name.rstrip(b"\x00"))
+    return str(name or "").strip("\x00")
