@@ -47,6 +47,11 @@ def is_container(part: Message) -> bool:
 
 def is_attachment(part: Message) -> bool:
     """Whether the sender marked the part as a file: disposition attachment or a name."""
+    disposition = str(part.get("content-disposition", ""))
+    content_type = str(part.get("content-type", ""))
+    # Cheap test first: most parts have no parameters that could name a file.
+    if "name" not in disposition.lower() and "name" not in content_type.lower():
+        return part.get_content_disposition() == "attachment"
     if part.get_content_disposition() == "attachment":
         return True
     return part.get_param("filename", header="content-disposition") is not None or (

@@ -45,6 +45,7 @@ _BLANK_LINE = re.compile(rb"\r?\n\r?\n|\r\r")
 # RFC 5322 obsolete syntax allows white space between a field name and its colon.
 _SPACED_FIELD_NAME = re.compile(rb"^([!-9;-~]+)[ \t]+:", re.MULTILINE)
 _NEWLINES = re.compile(r"\r\n?")
+_BARE_ADDRESS = re.compile(r"\s*<?([^\s<>()\[\]@,;:\"]+@[^\s<>()\[\]@,;:\"]+)>?\s*")
 
 
 class NotMail(Exception):
@@ -294,7 +295,15 @@ def _addresses(
 
 def _bare_addresses(values: list[str], hint: str | None) -> list[str]:
     """The addresses (no names) in every value of a header such as Delivered-To."""
-    return [found.address for value in values for found in parse_addresses(value, hint)]
+    found: list[str] = []
+    for value in values:
+        # Almost always one bare address; the full address parser is for the rest.
+        simple = _BARE_ADDRESS.fullmatch(value)
+        if simple:
+            found.append(simple.group(1))
+        else:
+            found.extend(address.address for address in parse_addresses(value, hint))
+    return found
 
 
 def _date(parser: _TolerantMailParser, raw: str | None) -> datetime | None:
