@@ -51,6 +51,7 @@ class _Writer:
     """Accumulates lines while walking the tree, honouring block and quote structure."""
 
     def __init__(self) -> None:
+        """An empty page: no lines, no open line, no quote or list nesting."""
         self.lines: list[str] = []
         self.current: list[str] = []
         self.prefix = ""

@@ -165,6 +165,7 @@ class _DropContent(Filter):
     """Remove the elements in DROPPED_WITH_CONTENT together with all they contain."""
 
     def __iter__(self) -> Iterator[dict]:
+        """The token stream without those elements and their content."""
         depth = 0
         for token in super().__iter__():
             kind = token["type"]
@@ -183,6 +184,7 @@ class _DropEmptyStyles(Filter):
     """Remove style attributes the CSS sanitiser emptied."""
 
     def __iter__(self) -> Iterator[dict]:
+        """The token stream without empty style attributes."""
         for token in super().__iter__():
             if token["type"] in ("StartTag", "EmptyTag") and token.get("data"):
                 style = token["data"].get((None, "style"))
@@ -197,6 +199,7 @@ class _ParkRemoteImages(Filter):
     """Rename an img's http(s) src to data-remote-src (after sanitising)."""
 
     def __iter__(self) -> Iterator[dict]:
+        """The token stream with remote image addresses parked."""
         for token in super().__iter__():
             if token["type"] in ("StartTag", "EmptyTag") and token["name"] == "img":
                 attributes = dict(token["data"])
@@ -213,6 +216,7 @@ class _MailCleaner(Cleaner):
     """bleach's Cleaner, with dropped elements removed before sanitising sees them."""
 
     def __init__(self, **options: object) -> None:
+        """A bleach Cleaner whose parser builds the dropped elements as elements."""
         super().__init__(**options)
         # bleach's parser turns a disallowed tag into text and reads what follows as
         # markup, so the CSS of a <style> or the code of a <script> would survive as

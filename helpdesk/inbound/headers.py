@@ -6,6 +6,7 @@ import binascii
 import re
 from dataclasses import dataclass
 from email.header import Header
+from email.message import Message
 
 from mailparser.utils import get_addresses
 
@@ -38,6 +39,14 @@ def raw_text(value: str | Header, hint: str | None = None) -> str:
     return decode_header_bytes(value.encode("utf-8", "surrogateescape"), hint)
 
 
+def raw_header(part: Message, wanted: str) -> str | None:
+    """The first raw value of a header, with undecoded bytes still escaped."""
+    for name, value in part.raw_items():
+        if name.lower() == wanted:
+            return str(value)
+    return None
+
+
 def unfold(value: str) -> str:
     """Join a folded header value onto one line, each fold becoming a single space."""
     return _FOLD.sub(" ", value).strip()
@@ -57,6 +66,7 @@ def decode_words(value: str) -> str:
     position = 0
 
     def flush() -> None:
+        """Decode the run of encoded words collected so far."""
         if pending:
             out.append(decode_text(b"".join(pending), pending_charset)[0])
             pending.clear()
@@ -130,6 +140,7 @@ def address_from_pair(name: str, address: str) -> Address:
 
 
 def _address(name: str, address: str) -> Address:
+    """An Address with the name unfolded and decoded, dropped when it repeats the address."""
     # RFC 2047 forbids encoded words inside quotes, but mailers write them there and
     # every client shows them decoded; the address was already parsed, so this is safe.
     name = decode_words(unfold(name))

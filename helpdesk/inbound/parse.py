@@ -52,6 +52,7 @@ class NotMail(Exception):
     """The input is not mail at all (empty, binary, no header fields); ``reason`` says why."""
 
     def __init__(self, reason: str) -> None:
+        """Keep the reason, for the quarantine entry."""
         super().__init__(reason)
         self.reason = reason
 
@@ -206,6 +207,7 @@ class _HeaderIndex:
     """Raw header values by lower-cased name, built in one pass over the message."""
 
     def __init__(self, message: Message) -> None:
+        """Index every raw header of ``message``."""
         self._values: dict[str, list[str]] = {}
         for name, value in message.raw_items():
             self._values.setdefault(name.lower(), []).append(str(value))
