@@ -136,21 +136,20 @@ def _flatten(part: Message, payload: list) -> bytes:
             # the headers and the raw body text rather than lose the whole message.
             log.info("re-serialising a %s part failed: %s", part.get_content_type(), error)
             chunks.append(_headers_and_body(inner))
-    if part.get_content_type() == "message/delivery-status":
-        return b"\n".join(chunks)
+    # Each DSN field block already ends with its blank line.
     return b"".join(chunks)
 
 
 def _headers_and_body(message: Message) -> bytes:
     """A crude flattening that cannot fail: raw headers, blank line, raw body."""
-    head = "".join(f"{name}: {value}\n" for name, value in message.raw_items())
+    head = "".join(f"{name}: {value}\r\n" for name, value in message.raw_items())
     if message.is_multipart():
         tail = b"".join(
             _headers_and_body(sub) for sub in message.get_payload() if isinstance(sub, Message)
         )
     else:
         tail = part_bytes(message)
-    return head.encode("utf-8", "surrogateescape") + b"\n" + tail
+    return head.encode("utf-8", "surrogateescape") + b"\r\n" + tail
 
 
 def _subject_name(part: Message, hint: str | None) -> str | None:

@@ -41,6 +41,8 @@ _T = TypeVar("_T")
 
 # An OLE2 compound file: Outlook's .msg format, which is not RFC 5322 mail.
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+# Real header blocks stay well under this; the largest in the corpus is 200 KB.
+_MAX_HEADER_BLOCK = 1 << 20
 _BLANK_LINE = re.compile(rb"\r?\n\r?\n|\r\r")
 # RFC 5322 obsolete syntax allows white space between a field name and its colon.
 _SPACED_FIELD_NAME = re.compile(rb"^([!-9;-~]+)[ \t]+:", re.MULTILINE)
@@ -81,6 +83,8 @@ class InboundMail:
     attachments: list[ParsedAttachment] = field(repr=False)
     defects: list[str]
     oversized: bool = False
+    # The charset raw 8-bit header bytes were read in (after UTF-8): the body's.
+    header_charset: str | None = None
 
     def header(self, name: str) -> str | None:
         """The first value of header ``name``, decoded; None when absent."""
@@ -90,9 +94,8 @@ class InboundMail:
     def headers(self, name: str) -> list[str]:
         """Every value of header ``name``, decoded, in order."""
         wanted = name.lower()
-        hint = _charset_hint(self.message)
         return [
-            header_value(value, hint)
+            header_value(value, self.header_charset)
             for key, value in self.message.raw_items()
             if key.lower() == wanted
         ]
@@ -124,7 +127,7 @@ def parse(raw: bytes, *, max_size: int | None = None) -> InboundMail:
     if reason:
         raise NotMail(reason)
     oversized = max_size is not None and len(raw) > max_size
-    parser = _mail_parser(_repair_field_names(_header_block(raw, max_size) if oversized else raw))
+    parser = _mail_parser(_repair_field_names(_header_block(raw) if oversized else raw))
     message = parser.message
     if message is None or not message.keys():
         raise NotMail("no header fields: this is not an RFC 5322 message")
@@ -162,6 +165,7 @@ def parse(raw: bytes, *, max_size: int | None = None) -> InboundMail:
         attachments=attachments,
         defects=defects,
         oversized=oversized,
+        header_charset=hint,
     )
 
 
@@ -174,9 +178,9 @@ def _not_mail_reason(raw: bytes) -> str | None:
     return None
 
 
-def _header_block(raw: bytes, limit: int | None) -> bytes:
-    """The header block of ``raw`` (through the blank line), read no further than ``limit``."""
-    end = len(raw) if limit is None else min(len(raw), limit)
+def _header_block(raw: bytes) -> bytes:
+    """The header block of ``raw`` through its blank line, searched for in the first MiB."""
+    end = min(len(raw), _MAX_HEADER_BLOCK)
     match = _BLANK_LINE.search(raw, 0, end)
     return raw[: match.end()] if match else raw[:end]
 
@@ -231,9 +235,9 @@ class _HeaderIndex:
         return [raw_text(value, hint) for value in self.all(name)]
 
 
-def _charset_hint(message: Message, found: Layout | None = None) -> str | None:
+def _charset_hint(message: Message, found: Layout) -> str | None:
     """The charset raw 8-bit header bytes are most likely in: the body's declared one."""
-    for part in (found.plain if found else None, found.html if found else None, message):
+    for part in (found.plain, found.html, message):
         if part is not None:
             charset = part.get_content_charset()
             if charset:

@@ -116,7 +116,10 @@ def test_delivery_status_keeps_every_field_block() -> None:
     mail_ = parse(read("flanker/bounce/mailbox-full.eml"))
     status = next(a for a in mail_.attachments if a.content_type == "message/delivery-status")
     assert b"reporting-mta:" in status.data.lower()
-    assert b"final-recipient:" in status.data.lower()
+    # The per-message and per-recipient field blocks stay separated by a blank line.
+    first_block, _, rest = status.data.lower().partition(b"\r\n\r\n")
+    assert b"reporting-mta:" in first_block
+    assert b"final-recipient:" in rest
 
 
 # Inline images.

@@ -131,6 +131,8 @@ def test_raw_8bit_headers_fall_back_to_the_body_charset() -> None:
     assert mail.subject == "Café crème"
     assert mail.from_ == Address("René", "rene@example.fr")
     assert mail.text == "Café\n"
+    assert mail.header_charset == "iso-8859-1"
+    assert mail.header("subject") == "Café crème"
 
 
 def test_mbox_from_line_is_not_a_header() -> None:
@@ -176,6 +178,13 @@ def test_oversized_mail_keeps_headers_and_skips_parts() -> None:
     assert (mail.text, mail.html, mail.attachments) == ("", None, [])
     assert any("oversized" in defect for defect in mail.defects)
     assert mail.raw == raw
+
+
+def test_a_tiny_size_limit_still_reads_the_whole_header_block() -> None:
+    mail = parse(SIMPLE, max_size=0)
+    assert mail.oversized is True
+    assert mail.subject == "Tickets: élève folded subject"
+    assert mail.message_id == "abc.123@mail.example.com"
 
 
 def test_mail_under_the_size_limit_is_parsed_whole() -> None:
