@@ -107,7 +107,7 @@ def header_value(value: str | Header, hint: str | None = None) -> str:
 def message_ids(value: str) -> list[str]:
     """Every message id in a Message-ID/In-Reply-To/References value, without <>."""
     ids = [found for found in _ANGLE_ID.findall(value) if len(found) <= _MAX_ID]
-    if not ids:
+    if not ids and "<" not in value:
         # Some mailers drop the angle brackets; a bare token with an @ is still an id.
         ids = [found for found in _BARE_ID.findall(value) if len(found) <= _MAX_ID]
     return list(dict.fromkeys(ids))

@@ -161,6 +161,10 @@ def test_windows_1251_body_is_decoded() -> None:
 def test_utf7_exchange_report_is_decoded() -> None:
     mail = parse(read("flufl-bounce/dsn_13.txt"))
     assert "Delivery to the following recipients failed." in mail.text
+    # The label "unicode-1-1-utf-7" is known, so no fallback was needed.
+    assert not [defect for defect in mail.defects if "utf-7" in defect]
+    raw = b"From: a@example.com\nContent-Type: text/plain; charset=unicode-1-1-utf-7\n\n+AOk-t+AOk-"
+    assert parse(raw).text == "été"
 
 
 @pytest.mark.parametrize(

@@ -73,6 +73,7 @@ def test_header_value_decodes_raw_bytes_with_the_hint() -> None:
         ("<a@b> (Jane's message of Monday)", ["a@b"]),
         ("bare@id.example", ["bare@id.example"]),
         ("<>", []),
+        ("<broken id@example.com>", []),
         ("nothing here", []),
     ],
 )

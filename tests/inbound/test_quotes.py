@@ -192,6 +192,28 @@ def test_signature_delimiter_in_the_middle_of_a_line_is_text() -> None:
     assert split_reply(text) == ReplyParts(new=text.strip(), quoted="", signature="")
 
 
+# talon's other fixtures.
+
+
+def test_reply_separated_by_a_rule() -> None:
+    parts = split_html_reply(read("talon/reply-separated-by-hr.html").decode())
+    assert parts.new == "Hi\nthere\nBob"
+    assert "Subject: Hello" in parts.quoted
+
+
+def test_outlook_for_mac_source_section() -> None:
+    parts = split_html_reply(read("talon/OLK_SRC_BODY_SECTION.html").decode())
+    assert parts.new == "Reply"
+    assert parts.quoted.startswith("From: Bob <bob@example.com>")
+
+
+def test_yahoo_attribution_with_dashes() -> None:
+    mail = parse(read("talon/reply-quotations-share-block.eml"))
+    parts = split_reply(mail.text)
+    assert parts.new.startswith("Hi Katharine.")
+    assert parts.quoted.startswith("--- On Wed, 4/4/12, xxx@example.com <xxx@example.com> wrote:")
+
+
 # Linear time.
 
 
