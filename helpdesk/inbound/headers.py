@@ -5,8 +5,10 @@ from __future__ import annotations
 import binascii
 import re
 from dataclasses import dataclass
+from email.errors import MessageError
 from email.header import Header
 from email.message import Message
+from email.utils import getaddresses
 
 from mailparser.utils import get_addresses
 
@@ -128,9 +130,15 @@ def parse_addresses(value: str | Header | None, hint: str | None = None) -> list
     """The mailboxes of one raw address header value, names decoded; unusable items dropped."""
     if value is None:
         return []
-    # mail-parser parses the structure before decoding names, so an encoded comma or
-    # angle bracket inside a display name cannot split or forge an address.
-    pairs = get_addresses(raw_text(value, hint), decode_names=True)
+    text = raw_text(value, hint)
+    try:
+        # mail-parser parses the structure before decoding names, so an encoded comma
+        # or angle bracket inside a display name cannot split or forge an address.
+        pairs = get_addresses(text, decode_names=True)
+    except (MessageError, ValueError, LookupError, UnicodeError):
+        # Its name decoding refuses some broken encoded words (bad base64 padding);
+        # parse without it and decode the names leniently afterwards.
+        pairs = getaddresses([text])
     return [_address(name, address) for name, address in pairs if address and address.strip()]
 
 

@@ -107,6 +107,13 @@ def test_parse_addresses_decodes_names_after_parsing() -> None:
     ]
 
 
+def test_parse_addresses_survives_broken_encoded_names() -> None:
+    assert parse_addresses("=?utf-8?b?x?= <a@b.example>, =?utf-8?b?w6k=?= <c@d.example>") == [
+        Address("", "a@b.example"),  # one base64 character carries no byte
+        Address("é", "c@d.example"),
+    ]
+
+
 def test_parse_addresses_skips_items_without_an_address() -> None:
     assert parse_addresses("undisclosed-recipients:;") == []
     assert parse_addresses(None) == []

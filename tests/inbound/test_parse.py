@@ -203,6 +203,16 @@ def test_mail_parser_analysis_failure_keeps_the_message() -> None:
     assert any(defect.startswith("mail-parser analysis failed") for defect in mail.defects)
 
 
+def test_broken_encoded_names_do_not_stop_parsing() -> None:
+    raw = b"From: =?utf-8?b?x?= <a@b.example>\r\nSender: =?utf-8?b?x?= <s@b.example>\r\n\r\nbody"
+    mail = parse(raw)
+    assert mail.from_ is not None
+    assert mail.from_.address == "a@b.example"
+    assert mail.sender is not None
+    assert mail.sender.address == "s@b.example"
+    assert mail.text == "body"
+
+
 def test_defects_are_reported_as_text() -> None:
     mail = parse(read("flanker/missing-final-boundary.eml"))
     assert mail.defects
