@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from helpdesk.inbound.parse import InboundMail, NotMail, parse
+from helpdesk.inbound.parse import parse
 from tests.support.corpus import CORPUS, indexed_mails, mail_files, read
+from tests.support.parsing import parse_or_reason
 
 # A generous bound: the slowest file (3 MB of nested messages) takes well under a second.
 PER_FILE_SECONDS = 10.0
@@ -37,7 +38,7 @@ MAIL_FOLDERS = (
 def test_every_corpus_file_parses_or_is_rejected_as_not_mail(path: Path) -> None:
     raw = path.read_bytes()
     started = time.perf_counter()
-    outcome = _parse_or_reason(raw)
+    outcome = parse_or_reason(raw)
     assert time.perf_counter() - started < PER_FILE_SECONDS
     if isinstance(outcome, str):
         assert outcome  # NotMail always says why
@@ -50,19 +51,11 @@ def test_every_corpus_file_parses_or_is_rejected_as_not_mail(path: Path) -> None
         assert isinstance(attachment.data, bytes)
 
 
-def _parse_or_reason(raw: bytes) -> InboundMail | str:
-    """The parsed mail, or NotMail's reason; any other exception propagates."""
-    try:
-        return parse(raw)
-    except NotMail as error:
-        return error.reason
-
-
 @pytest.mark.parametrize("folder", MAIL_FOLDERS)
 def test_indexed_mails_parse_unless_known_not_to_be_mail(folder: str) -> None:
     rejected = {}
     for relative in indexed_mails(folder):
-        outcome = _parse_or_reason(read(relative))
+        outcome = parse_or_reason(read(relative))
         if isinstance(outcome, str):
             rejected[relative] = outcome
     expected = {name: reason for name, reason in NOT_MAIL.items() if name.startswith(folder)}
