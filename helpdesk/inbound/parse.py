@@ -171,7 +171,7 @@ def parse(raw: bytes, *, max_size: int | None = None) -> InboundMail:
 
 def _not_mail_reason(raw: bytes) -> str | None:
     """Why ``raw`` cannot be mail before parsing it, or None."""
-    if not raw.strip():
+    if not raw or raw.isspace():
         return "empty input"
     if raw.startswith(_OLE_MAGIC):
         return "an OLE compound file (Outlook .msg), not RFC 5322 mail"
@@ -186,8 +186,8 @@ def _header_block(raw: bytes) -> bytes:
 
 
 def _repair_field_names(raw: bytes) -> bytes:
-    """Close up "Subject   :" to "Subject:" in the header block; the stdlib would otherwise
-    take such a field, and every field after it, for body text."""
+    """Close up "Subject   :" to "Subject:" in the header block (obsolete RFC 5322 syntax)."""
+    # The stdlib would take such a field, and every field after it, for body text.
     match = _BLANK_LINE.search(raw)
     end = match.start() if match else len(raw)
     if _SPACED_FIELD_NAME.search(raw, 0, end) is None:
