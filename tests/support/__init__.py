@@ -1,1 +1,1 @@
-"""Reusable helpers for tests: corpus access, HTML safety checks, test-data builders."""
+"""Shared test code: corpus access, HTML safety checks and builders of test data."""
