@@ -24,10 +24,10 @@ _TNEF_TYPES = frozenset({"application/ms-tnef", "application/vnd.ms-tnef"})
 
 
 class _VerbatimHeaders(Compat32):
-    """Write header fields back exactly as received instead of re-folding them.
+    """Write header fields back with their original folding instead of re-folding them.
 
-    Re-folding is slow (most of the cost of flattening a bounce) and changes the bytes
-    of the attached message for no benefit.
+    Re-folding is slow (most of the cost of flattening a bounce) and changes the
+    attached message for no benefit. Only line ends are made uniform.
     """
 
     def fold_binary(self, name: str, value: object) -> bytes:
