@@ -304,7 +304,8 @@ def _bare_addresses(values: list[str], hint: str | None) -> list[str]:
     found: list[str] = []
     for value in values:
         # Almost always one bare address; the full address parser is for the rest.
-        simple = _BARE_ADDRESS.fullmatch(value)
+        # Raw 8-bit bytes (kept as surrogate escapes) must go through the decoding path.
+        simple = _BARE_ADDRESS.fullmatch(value) if value.isascii() else None
         if simple:
             found.append(simple.group(1))
         else:
