@@ -1,1 +1,1 @@
-"""Inbound mail: IMAP fetching, parsing, classification, threading, routing, ingestion."""
+"""Inbound mail: fetching, parsing, classifying and routing mail into tickets."""

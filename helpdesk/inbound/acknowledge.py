@@ -48,6 +48,8 @@ def should_acknowledge(facts: MailFacts, committee: Committee) -> str | None:
     address = facts.sender_address
     if not address or not addresses.is_valid(address):
         return "no verified sender"
+    if not address.isascii():
+        return "an internationalised address (our mail backends send ASCII addresses only)"
     local = addresses.normalize(address).partition("@")[0]
     if _NO_REPLY.match(local):
         return "a no-reply address"
@@ -97,7 +99,11 @@ def acknowledge(ticket: Ticket, facts: MailFacts) -> OutboundMessage | None:
     if facts.mail.message_id:
         headers["In-Reply-To"] = f"<{facts.mail.message_id}>"
         headers["References"] = " ".join(f"<{r}>" for r in references[-20:])
-    subject = tagged_subject(f"Re: {subject}" if subject else "Your message", ticket.number)
+    if not subject:
+        subject = "Your message"
+    elif not subject.lower().startswith(("re:", "aw:")):
+        subject = f"Re: {subject}"
+    subject = tagged_subject(subject, ticket.number)
     from_addr = display_from(committee.name, sender)
     thread_message = tickets.add_message(
         ticket.id,

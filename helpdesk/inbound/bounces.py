@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from email.message import Message
 from email.parser import HeaderParser
 
-from helpdesk.inbound.headers import decode_text, message_id_of
+from helpdesk.inbound.headers import display_text, message_id_of
 
 log = logging.getLogger(__name__)
 
@@ -271,7 +271,7 @@ def _diagnostic(value: str | None) -> str | None:
     kind, sep, text = value.partition(";")
     # "smtp; 550 ..." names the diagnostic type; keep only the server's words.
     text = text if sep and " " not in kind.strip() else value
-    return decode_text(text) or None
+    return display_text(text) or None
 
 
 def delivered_addresses(text: str) -> list[str]:

@@ -140,7 +140,11 @@ def _read_sources(paths: tuple[str, ...]) -> Iterator[tuple[str, bytes]]:
                 yield from _read_sources((str(child),))
         else:
             data = path.read_bytes()
-            if data.startswith(b"From "):
+            if data.startswith(b"From ") and b"\n" not in data:
+                # CR-only line ends, which the mbox reader cannot split: one mail after
+                # its mbox-style first line.
+                yield str(path), data.partition(b"\r")[2]
+            elif data.startswith(b"From "):
                 box = mailbox_formats.mbox(path, factory=None, create=False)
                 for key in box.keys():  # noqa: SIM118 - iterating a mailbox yields messages
                     yield f"{path}#{key}", box.get_bytes(key)

@@ -21,7 +21,7 @@ from html.parser import HTMLParser
 
 from helpdesk.addresses import is_valid
 from helpdesk.inbound.dkim import DkimVerifier, SignatureResult
-from helpdesk.inbound.headers import address_of, decode_text, list_id
+from helpdesk.inbound.headers import address_of, display_text, list_id_of
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +85,7 @@ def group_claims(message: Message) -> list[_Claim]:
         name, address = parseaddr(str(values[0]))
         address = address.strip().lower()
         if is_valid(address):
-            claims.append(_Claim(address, decode_text(name), header.lower()))
+            claims.append(_Claim(address, display_text(name), header.lower()))
     return claims
 
 
@@ -108,7 +108,7 @@ def identify_sender(
     """
     name, address = address_of(message, "From")
     known = {key.strip().strip("<>").lower(): value.lower() for key, value in groups.items()}
-    group_id = list_id(message)
+    group_id = list_id_of(message)
     group_address = known.get(group_id) if group_id else None
     claims = group_claims(message)
     if not address:

@@ -258,12 +258,19 @@ def _ingest(raw: bytes, sha256: str, source: Source, stage: _Stage) -> IngestRes
         )
         result.ticket_numbers.append(ticket.number)
         result.new_ticket_numbers.append(ticket.number)
-        stage.name = "acknowledge"
-        acknowledge(ticket, facts)
-        stage.name = "store"
+        _acknowledge_safely(ticket, facts)
     if not result.ticket_numbers:
         result.outcome = "duplicate"
     return result
+
+
+def _acknowledge_safely(ticket: Ticket, facts: MailFacts) -> None:
+    """Acknowledge a new ticket; a mail we cannot acknowledge still gets its ticket."""
+    try:
+        with db.session.begin_nested():
+            acknowledge(ticket, facts)
+    except Exception:
+        log.exception("ticket #%s: the acknowledgement could not be written", ticket.number)
 
 
 def _targets(facts: MailFacts, match) -> list[tuple[int, Ticket | None, list[tuple[int, str]]]]:

@@ -15,7 +15,7 @@ from enum import StrEnum
 
 from helpdesk.inbound.amazon_ses import is_ses_notification
 from helpdesk.inbound.complaints import FEEDBACK_REPORT_TYPE, is_outlook_complaint
-from helpdesk.inbound.headers import address_of, header_text, list_id, message_id_of
+from helpdesk.inbound.headers import address_of, header_text, list_id_of, message_id_of
 
 # Stamped on every mail we send, with the value of our own origin token, so that our
 # own mail coming back (through a Group we are a member of, or a forwarding loop) is
@@ -241,18 +241,18 @@ def precedence(message: Message, context: RuleContext) -> MailKind | None:
     bulk unless it is one of our own Groups (whose senders still get an acknowledgement)."""
     value = header_text(message, "Precedence").lower().strip()
     if value in ("bulk", "junk"):
-        return None if list_id(message) in context.own_list_ids else MailKind.BULK
+        return None if list_id_of(message) in context.own_list_ids else MailKind.BULK
     if value in ("auto_reply", "auto-reply"):
         return MailKind.AUTO_REPLY
     if value == "list":
-        return None if list_id(message) in context.own_list_ids else MailKind.BULK
+        return None if list_id_of(message) in context.own_list_ids else MailKind.BULK
     return None
 
 
 def mailing_list(message: Message, context: RuleContext) -> MailKind | None:
     """A ``List-Id`` that is not one of our own Groups, or list software's headers
     (``Mailing-List``, ``X-MLServer``) on mail without a List-Id: mailing-list traffic."""
-    found = list_id(message)
+    found = list_id_of(message)
     if found:
         return None if found in context.own_list_ids else MailKind.BULK
     if message.get("Mailing-List") is not None or message.get("X-MLServer") is not None:

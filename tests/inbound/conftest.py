@@ -36,7 +36,7 @@ def corpus_file(*parts: str) -> Path:
     """A file in the shared corpus; skips the test when the corpus is not checked out."""
     path = CORPUS.joinpath(*parts)
     if not path.exists():
-        pytest.skip(f"corpus file {path} is not available")
+        pytest.fail(f"corpus file {path} is missing: ../shared must sit beside the checkout")
     return path
 
 

@@ -1,0 +1,1 @@
+"""Shared test code: corpus access, HTML safety checks and builders of test data."""
