@@ -18,7 +18,9 @@ from flask import url_for
 
 from helpdesk import inline_images
 from helpdesk.extensions import db
+from helpdesk.inbound.quotes import split_reply
 from helpdesk.models import Attachment, Direction, Message, OutboundMessage, Ticket, User
+from helpdesk.sanitize import block_remote_images
 
 _CID_SOURCE = re.compile(r'(<img\b[^>]*?\ssrc=")cid:([^"]*)(")', re.IGNORECASE)
 _REMOTE_IMAGE = re.compile(r"<img\b[^>]*\sdata-remote-src=", re.IGNORECASE)
@@ -78,9 +80,6 @@ def _document(body: str) -> str:
 
 def message_view(message: Message, ticket: Ticket, user: User, *, show_images: bool) -> MessageView:
     """The display parts of one message."""
-    from helpdesk.inbound.quotes import split_reply
-    from helpdesk.sanitize import block_remote_images
-
     if message.direction is Direction.INBOUND:
         parts = split_reply(message.text or "")
         new, quoted, signature = parts.new, parts.quoted, parts.signature
