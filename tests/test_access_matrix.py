@@ -172,7 +172,18 @@ def test_web_pages_follow_the_rules(client, world, persona, visibility):
     assert queue.status_code == (200 if may_open_queue(persona, visibility) else 404)
     pages.append(queue)
 
-    for path in ("/queues/?status=all", f"/search?q=findme{visibility}", "/"):
+    filtered = client.get(f"/queues/?status=all&committee={committee.slug}")
+    assert filtered.status_code == (200 if may_open_queue(persona, visibility) else 404)
+    pages.append(filtered)
+
+    for path in (
+        "/queues/?status=all",
+        f"/search?q=findme{visibility}",
+        f"/search?q=quokka&committee={committee.slug}"
+        if may_open_queue(persona, visibility)
+        else "/search?q=quokka",
+        "/",
+    ):
         response = client.get(path)
         assert response.status_code == 200
         pages.append(response)
@@ -399,10 +410,22 @@ def test_actions_on_readable_tickets_are_carried_out(client, world, session, vis
             rule,
             response.get_data(as_text=True),
         )
+    bulk = client.post(
+        "/tickets/bulk",
+        data={
+            "ticket": [str(ticket.number)],
+            "action": "tag",
+            "tag": "bulk",
+            "next": "/queues/",
+            "csrf_token": token,
+        },
+    )
+    assert bulk.status_code == 302
+    assert bulk.headers["Location"] == "/queues/"
     session.expire_all()
     refreshed = session.get(Ticket, ticket.id)
     assert refreshed.status.value == "closed"
-    assert refreshed.tags == ["leaked"]
+    assert refreshed.tags == ["bulk", "leaked"]
     assert refreshed.assignee_id == world.users["member"].id
     assert session.scalar(sa.select(sa.func.count()).select_from(OutboundMessage)) == 1
 
