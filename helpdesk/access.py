@@ -19,6 +19,7 @@ exactly like something that does not exist.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import sqlalchemy as sa
@@ -112,6 +113,43 @@ def ticket_visibility(user: Any) -> sa.ColumnElement[bool]:
 def visible_tickets(user: Any) -> sa.Select:
     """Tickets ``user`` may read: the scope every ticket list, count, search and page uses."""
     return sa.select(Ticket).where(ticket_visibility(user))
+
+
+def visible_ticket_counts(user: Any, statuses: Iterable[str]) -> sa.Select:
+    """Rows (committee_id, status, n): how many tickets in ``statuses`` ``user`` may read.
+
+    The same numbers as counting :func:`visible_tickets`, computed as the readable
+    committees' counts (an index-only scan of tickets by committee and status) minus the
+    tickets the user is recused from, instead of an anti-join for every ticket.
+    """
+    if not is_agent(user):
+        return sa.select(Ticket.committee_id, Ticket.status, sa.literal(0)).where(sa.false())
+    wanted = sa.and_(
+        Ticket.committee_id.in_(readable_committee_ids(user)), Ticket.status.in_(list(statuses))
+    )
+    columns = (Ticket.committee_id, Ticket.status)
+    totals = (
+        sa.select(*columns, sa.func.count().label("n")).where(wanted).group_by(*columns)
+    ).subquery()
+    recused = (
+        sa.select(*columns, sa.func.count().label("n"))
+        .join(
+            TicketRecusal,
+            sa.and_(TicketRecusal.ticket_id == Ticket.id, TicketRecusal.user_id == user.id),
+        )
+        .where(wanted)
+        .group_by(*columns)
+    ).subquery()
+    return sa.select(
+        totals.c.committee_id,
+        totals.c.status,
+        (totals.c.n - sa.func.coalesce(recused.c.n, 0)).label("n"),
+    ).outerjoin(
+        recused,
+        sa.and_(
+            recused.c.committee_id == totals.c.committee_id, recused.c.status == totals.c.status
+        ),
+    )
 
 
 def visible_ticket(user: Any, number: int) -> Ticket | None:

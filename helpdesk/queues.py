@@ -60,17 +60,15 @@ class TicketPage:
     next_cursor: str | None
 
 
-def status_counts(user) -> dict[int, dict[str, int]]:
-    """Per readable committee id, the number of tickets in each status."""
-    visible = access.visible_tickets(user).subquery()
-    rows = db.session.execute(
-        sa.select(visible.c.committee_id, visible.c.status, sa.func.count()).group_by(
-            visible.c.committee_id, visible.c.status
-        )
-    )
+def status_counts(
+    user, statuses: tuple[TicketStatus, ...] = tuple(TicketStatus)
+) -> dict[int, dict[str, int]]:
+    """Per readable committee id, the number of tickets in each of ``statuses``."""
+    rows = db.session.execute(access.visible_ticket_counts(user, statuses))
     counts: dict[int, dict[str, int]] = {}
     for committee_id, status, n in rows:
-        counts.setdefault(committee_id, {})[TicketStatus(status).value] = n
+        if n:
+            counts.setdefault(committee_id, {})[TicketStatus(status).value] = n
     return counts
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 from flask import url_for
+from sqlalchemy.orm import selectinload
 
 from helpdesk import inline_images
 from helpdesk.extensions import db
@@ -105,7 +106,14 @@ def message_view(message: Message, ticket: Ticket, user: User, *, show_images: b
 
 def thread(ticket: Ticket, user: User, *, show_images_for: frozenset[int]) -> list[MessageView]:
     """The ticket's messages, oldest first, with the state of the mail we sent."""
-    messages = list(ticket.messages)
+    messages = list(
+        db.session.scalars(
+            sa.select(Message)
+            .where(Message.ticket_id == ticket.id)
+            .order_by(Message.created_at, Message.id)
+            .options(selectinload(Message.attachments), selectinload(Message.author))
+        )
+    )
     statuses = dict(
         db.session.execute(
             sa.select(OutboundMessage.thread_message_id, OutboundMessage.status).where(

@@ -34,7 +34,8 @@ def dashboard():
     """My committees with counts, tickets assigned to me, new unassigned tickets, mentions."""
     committees = list(db.session.scalars(access.visible_committees(current_user)))
     readable_ids = set(db.session.scalars(access.readable_committee_ids(current_user)))
-    counts = queues.status_counts(current_user)
+    # Closed and solved tickets are not work: counting them would cost the most and say least.
+    counts = queues.status_counts(current_user, queues.open_statuses())
     mine = queues.list_tickets(
         current_user, assignee_id=current_user.id, statuses=queues.open_statuses(), limit=20
     )
@@ -49,7 +50,7 @@ def dashboard():
         mine=mine.tickets,
         unassigned=unassigned.tickets,
         mentions=mentions.unread(current_user),
-        statuses=list(TicketStatus),
+        statuses=queues.open_statuses(),
     )
 
 
@@ -124,7 +125,6 @@ def shown_image_ids() -> frozenset[int]:
 def render_ticket(ticket: Ticket, *, status: int = 200, reply_form=None, note_form=None, **extra):
     """The ticket page (also re-shown with a held or refused reply)."""
     data = ticket_page.build(current_user, ticket, show_images_for=shown_image_ids())
-    db.session.commit()  # presence and read mentions
     if reply_form is None:
         reply_form = ReplyForm(
             formdata=None,
@@ -148,6 +148,8 @@ def render_ticket(ticket: Ticket, *, status: int = 200, reply_form=None, note_fo
         statuses=list(TicketStatus),
         **extra,
     )
+    # Presence and read mentions; after rendering, which a commit would make reload every row.
+    db.session.commit()
     if data.showing_images:
         policy = content_security_policy(remote_images=True)
         return page, status, {"Content-Security-Policy": policy}

@@ -163,3 +163,34 @@ def test_presence_in_redis(session, app, make_user, make_ticket, monkeypatch):
     assert redis_connection().ttl(f"helpdesk:presence:{ticket.id}") > 0
     redis_connection().delete(f"helpdesk:presence:{ticket.id}")
     app.extensions.pop("helpdesk_redis", None)
+
+
+def test_status_counts_equal_counting_the_visible_tickets(
+    session, make_committee, make_user, make_ticket
+):
+    from helpdesk import access
+    from helpdesk.models import Ticket, TicketStatus
+
+    committees = [make_committee(visibility=v) for v in ("open", "members", "private")]
+    member = make_user(committees=committees[1:])
+    recused = make_user(committees=committees)
+    outsider = make_user()
+    for i in range(12):
+        ticket = make_ticket(
+            committee=committees[i % 3],
+            recused=[recused] if i % 4 == 0 else [],
+            status=("open", "pending", "closed", None)[i % 4],
+        )
+        if i % 5 == 0:
+            tickets.recuse(ticket.id, member.id)
+    session.flush()
+    for user in (member, recused, outsider):
+        expected: dict[int, dict[str, int]] = {}
+        for ticket in session.scalars(access.visible_tickets(user)):
+            by_status = expected.setdefault(ticket.committee_id, {})
+            by_status[ticket.status.value] = by_status.get(ticket.status.value, 0) + 1
+        assert queues.status_counts(user) == expected
+        assert expected  # every user sees something of the open committee
+        open_only = queues.status_counts(user, queues.open_statuses())
+        assert all(TicketStatus(s) in queues.open_statuses() for c in open_only.values() for s in c)
+    assert session.scalar(sa.select(sa.func.count()).select_from(Ticket)) == 12
