@@ -12,10 +12,10 @@ import logging
 
 import sqlalchemy as sa
 
-from helpdesk import access, tickets
+from helpdesk import access, queues, tickets
 from helpdesk.errors import NotFound, ServiceError
 from helpdesk.extensions import db
-from helpdesk.models import Committee, Ticket, TicketStatus, User
+from helpdesk.models import Ticket, TicketStatus, User
 
 log = logging.getLogger(__name__)
 
@@ -30,16 +30,6 @@ class BulkAction(enum.StrEnum):
     TAG = "tag"
     UNTAG = "untag"
     MOVE = "move"
-
-
-def _assignee(user: User, value: str) -> int | None:
-    if value == "me":
-        return user.id
-    if value in ("", "none"):
-        return None
-    if not value.isdigit():
-        raise ServiceError("choose an agent", field="value")
-    return int(value)
 
 
 def apply(user_id: int, numbers: list[int], action: BulkAction | str, value: str) -> int:
@@ -65,13 +55,10 @@ def apply(user_id: int, numbers: list[int], action: BulkAction | str, value: str
         raise NotFound("no such ticket")
     committee_id = None
     if action is BulkAction.MOVE:
-        committee_id = db.session.scalar(
-            access.visible_committees(user)
-            .where(Committee.slug == value)
-            .with_only_columns(Committee.id)
-        )
-        if committee_id is None:
+        target = queues.known_committee_by_slug(user, value)
+        if target is None:
             raise ServiceError("choose a committee", field="value")
+        committee_id = target.id
     if action is BulkAction.STATUS:
         try:
             status = TicketStatus(value)
@@ -80,7 +67,7 @@ def apply(user_id: int, numbers: list[int], action: BulkAction | str, value: str
     before = {t.id: t.version for t in found}
     for ticket in found:
         if action is BulkAction.ASSIGN:
-            tickets.assign(ticket.id, _assignee(user, value), actor_id=user.id)
+            tickets.assign(ticket.id, tickets.assignee_choice(value, user.id), actor_id=user.id)
         elif action is BulkAction.STATUS:
             tickets.set_status(ticket.id, status, actor_id=user.id)
         elif action is BulkAction.TAG:

@@ -198,6 +198,11 @@ def committee_by_slug(user, slug: str) -> Committee | None:
     return db.session.scalar(access.readable_committees(user).where(Committee.slug == slug))
 
 
+def known_committee_by_slug(user, slug: str) -> Committee | None:
+    """The committee ``slug`` if ``user`` may know it exists (a target to move tickets to)."""
+    return db.session.scalar(access.visible_committees(user).where(Committee.slug == slug))
+
+
 def contact_tickets(user, ticket: Ticket, *, limit: int = 10) -> list[Ticket]:
     """The contact's other tickets that ``user`` may see, most recent first."""
     if ticket.contact_id is None:

@@ -207,6 +207,18 @@ def set_status(ticket_id: int, status: TicketStatus | str, *, actor_id: int | No
     )
 
 
+def assignee_choice(value: str, me: int) -> int | None:
+    """The agent id a form's assignee value names: ``me``, an id, or nobody (``none``/empty)."""
+    value = value.strip()
+    if value == "me":
+        return me
+    if value in ("", "none"):
+        return None
+    if not value.isdigit():
+        raise ServiceError("choose an agent", field="assignee")
+    return int(value)
+
+
 def assign(ticket_id: int, assignee_id: int | None, *, actor_id: int | None = None) -> None:
     """Assign a ticket to an agent who may read it, or unassign it (``None``)."""
     ticket = get_ticket(ticket_id)

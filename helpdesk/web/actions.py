@@ -9,11 +9,22 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
-from helpdesk import access, bulk, canned, collisions, mentions, merging, presence, replies, tickets
+from helpdesk import (
+    access,
+    bulk,
+    canned,
+    collisions,
+    mentions,
+    merging,
+    presence,
+    queues,
+    replies,
+    tickets,
+)
 from helpdesk.collisions import Collision, Snapshot
 from helpdesk.errors import NotFound, ServiceError
 from helpdesk.extensions import db
-from helpdesk.models import Committee, TicketStatus
+from helpdesk.models import TicketStatus
 from helpdesk.web.auth import safe_next
 from helpdesk.web.forms import (
     AssignForm,
@@ -118,16 +129,8 @@ def assign(number: int):
     form = AssignForm()
     if not form.validate_on_submit():
         abort(400)
-    value = (form.assignee.data or "").strip()
-    if value == "me":
-        assignee_id: int | None = current_user.id
-    elif value in ("", "none"):
-        assignee_id = None
-    elif value.isdigit():
-        assignee_id = int(value)
-    else:
-        abort(400)
     try:
+        assignee_id = tickets.assignee_choice(form.assignee.data or "", current_user.id)
         tickets.assign(ticket.id, assignee_id, actor_id=current_user.id)
     except ServiceError as error:
         return _refused(ticket.number, error)
@@ -176,9 +179,7 @@ def move(number: int):
     form = MoveForm()
     if not form.validate_on_submit():
         abort(400)
-    target = db.session.scalar(
-        access.visible_committees(current_user).where(Committee.slug == form.committee.data)
-    )
+    target = queues.known_committee_by_slug(current_user, form.committee.data or "")
     if target is None:
         return _refused(ticket.number, ServiceError("Choose a committee."))
     tickets.move(ticket.id, target.id, actor_id=current_user.id)
