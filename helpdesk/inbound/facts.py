@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +34,22 @@ class MailFacts:
     def dedupe_key(self) -> str:
         """Message-ID, or the SHA-256 of the raw bytes when there is none."""
         return self.mail.message_id or f"sha256:{self.sha256}"
+
+    @property
+    def report_key(self) -> str:
+        """The dedupe key of a bounce or complaint: Message-ID plus a digest of the body.
+
+        Report generators reuse Message-IDs across different reports more than people do;
+        the body of one report is the same in every copy of it (relays add headers only),
+        so the digest keeps distinct reports apart and copies together.
+        """
+        header_end = self.raw.find(b"\n\n")
+        crlf_end = self.raw.find(b"\r\n\r\n")
+        cuts = [i for i in (header_end, crlf_end) if i >= 0]
+        body = self.raw[min(cuts) :] if cuts else self.raw
+        body = body.replace(b"\r\n", b"\n").replace(b"\r", b"\n").strip()
+        digest = hashlib.sha256(body).hexdigest()[:32]
+        return f"{self.dedupe_key}|{digest}"
 
     @property
     def sender_address(self) -> str | None:
