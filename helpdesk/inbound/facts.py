@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from flask import current_app
@@ -27,7 +27,6 @@ class MailFacts:
     sender: SenderIdentity
     text: str  # the body as shown (a Group's footer removed)
     html: str | None  # sanitised, footer removed
-    sender_kinds: set[str] = field(default_factory=set)
     route: Route | None = None
 
     @property
@@ -72,10 +71,18 @@ class MailFacts:
             recipients=self.recipients(),
             list_id=self.mail.list_id,
             sender=self.sender_address,
-            sender_kinds=self.sender_kinds,
             subject=self.mail.subject,
             body=self.text,
+            kinds_loader=self._sender_kinds,
         )
+
+    def _sender_kinds(self) -> set[str]:
+        from helpdesk.contacts import find_contact
+
+        if not self.sender_address:
+            return set()
+        contact = find_contact(self.sender_address)
+        return {k.value for k in contact.kinds} if contact else set()
 
 
 def _verifier() -> Any:
@@ -91,17 +98,16 @@ def _verifier() -> Any:
 
 def mail_facts(raw: bytes, sha256: str, stage: Any) -> MailFacts:
     """Parse, classify and identify a mail; ``stage.name`` follows along for error reports."""
-    from helpdesk.contacts import find_contact
     from helpdesk.inbound.classify import classify, origin_token
+    from helpdesk.inbound.directory import directory
     from helpdesk.inbound.groups import identify_sender, strip_group_footer, strip_group_footer_html
-    from helpdesk.inbound.ingest import committees_by_list_id
     from helpdesk.inbound.parse import parse
     from helpdesk.inbound.threading import is_own_message_id
     from helpdesk.sanitize import sanitize_html
 
     stage.name = "parse"
     mail = parse(raw, max_size=current_app.config["HELPDESK_MAX_MAIL_BYTES"])
-    groups = committees_by_list_id()
+    groups = directory().groups
     stage.name = "classify"
     classification = classify(
         mail.message,
@@ -117,9 +123,4 @@ def mail_facts(raw: bytes, sha256: str, stage: Any) -> MailFacts:
         html = strip_group_footer_html(html) if html else html
     stage.name = "sanitise"
     html = sanitize_html(html) if html else None
-    kinds: set[str] = set()
-    if sender.verified:
-        contact = find_contact(sender.address)
-        if contact is not None:
-            kinds = {k.value for k in contact.kinds}
-    return MailFacts(raw, sha256, mail, classification, sender, text, html, kinds)
+    return MailFacts(raw, sha256, mail, classification, sender, text, html)

@@ -300,17 +300,6 @@ def _targets(facts: MailFacts, match) -> list[tuple[int, Ticket | None, list[tup
     return targets
 
 
-def committees_by_list_id() -> dict[str, str]:
-    """Our Google Groups: List-ID -> group address, from every committee address."""
-    from helpdesk.models import CommitteeAddress
-
-    groups = {}
-    for address in db.session.scalars(sa.select(CommitteeAddress.address)):
-        local, _, domain = address.partition("@")
-        groups[f"{local}.{domain}"] = address
-    return groups
-
-
 def retry_quarantined(quarantine_id: int) -> IngestResult:
     """Run a quarantined mail through the pipeline again; resolves the entry on success."""
     entry = db.session.get(QuarantinedMail, quarantine_id)

@@ -508,3 +508,24 @@ def test_a_forged_sender_cannot_thread_onto_the_claimed_persons_ticket(
     )
     result = ingest(raw, SOURCE)
     assert number not in result.ticket_numbers
+
+
+def test_routing_on_sender_kind_looks_the_contact_up(conference):
+    from helpdesk.contacts import get_or_create_contact
+    from helpdesk.inbound.directory import invalidate
+
+    get_or_create_contact("sam@example.net", "Sam", kinds=("speaker",))
+    db.session.add(
+        RoutingRule(
+            position=1,
+            name="speakers",
+            conditions={"sender_kind": ["speaker"]},
+            committee_id=conference["program"].id,
+        )
+    )
+    db.session.commit()
+    invalidate()
+    speaker = ingest(make_mail(to="info@conference.test"), SOURCE)
+    assert _ticket(speaker.new_ticket_numbers[0]).committee.slug == "program"
+    someone = ingest(make_mail(sender="x@example.org", to="info@conference.test"), SOURCE)
+    assert _ticket(someone.new_ticket_numbers[0]).committee.slug == "info"
