@@ -1,0 +1,1 @@
+"""Inbound mail: fetching from IMAP, parsing, classifying, routing and ingesting."""
