@@ -286,6 +286,10 @@ class ImapSession:
         arrived = False
         with _translated(f"waiting for mail in {folder!r} of {self.config.name}"):
             client.idle()
+            # A server that finds new mail as IDLE starts sends it right after "+ idling";
+            # imaplib may already have buffered that line, where polling the socket
+            # would never see it.
+            arrived = _input_buffered(client, self.config.timeout)
             while not arrived and not stop.is_set():
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
@@ -361,6 +365,20 @@ class ImapSession:
                 client.socket().shutdown(socket.SHUT_RDWR)
             with contextlib.suppress(Exception):
                 client.shutdown()
+
+
+def _input_buffered(client: IMAPClient, timeout: float) -> bool:
+    """Whether imaplib holds unread server output in its buffer (or on the socket)."""
+    sock = client.socket()
+    sock.setblocking(False)
+    try:
+        # peek() returns buffered bytes without reading; when the buffer is empty its one
+        # read from the non-blocking socket returns whatever has arrived, or nothing.
+        return bool(client._imap.file.peek(1))
+    except (BlockingIOError, ssl.SSLWantReadError):
+        return False
+    finally:
+        sock.settimeout(timeout)
 
 
 def _check_not_closed(client: IMAPClient, responses: list, *, returned_early: bool) -> None:

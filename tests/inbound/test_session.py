@@ -118,8 +118,24 @@ def test_wait_returns_when_mail_arrives_during_idle(dovecot, imap_user, make_con
         assert session.new_uids(0) == [1]
 
 
-def test_wait_gives_up_at_the_timeout_and_on_stop(dovecot, imap_user, make_config):
-    with ImapSession(make_config()) as session:
+@pytest.mark.parametrize("tls", ["none", "implicit"])
+def test_mail_announced_as_idle_starts_ends_the_wait_at_once(dovecot, imap_user, make_config, tls):
+    port = dovecot.tls_port if tls == "implicit" else dovecot.port
+    with ImapSession(make_config(tls=tls, port=port, ca_file=dovecot.ca_file)) as session:
+        for n in range(3):
+            session.select("INBOX", readonly=True)
+            # Saved after SELECT: the server announces it together with "+ idling",
+            # in the same read that imaplib buffers.
+            dovecot.append(imap_user, make_mail(n))
+            started = time.monotonic()
+            assert session.wait(timeout=10)
+            assert time.monotonic() - started < 1
+
+
+@pytest.mark.parametrize("tls", ["none", "implicit"])
+def test_wait_gives_up_at_the_timeout_and_on_stop(dovecot, imap_user, make_config, tls):
+    port = dovecot.tls_port if tls == "implicit" else dovecot.port
+    with ImapSession(make_config(tls=tls, port=port, ca_file=dovecot.ca_file)) as session:
         session.select("INBOX", readonly=True)
         assert session.wait(timeout=0.3) is False
         stop = threading.Event()
