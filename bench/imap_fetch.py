@@ -29,6 +29,8 @@ from tests.support.dovecot import DovecotServer  # noqa: E402
 
 CORPUS_FOLDERS = ("talon", "django-helpdesk", "email-reply-parser", "cpython-email", "flanker")
 MAX_MAIL_BYTES = 20_000
+# Throwaway accounts on a private server that lives as long as the run.
+PASSWORD = "bench-password"  # noqa: S105
 
 
 def corpus_mails(corpus: Path) -> list[bytes]:
@@ -59,24 +61,27 @@ class Counter:
         self.bytes += len(mail.raw)
 
 
-def measure_fetch(server: DovecotServer, user: str, batch_size: int, after_import: str) -> None:
+def measure_fetch(
+    server: DovecotServer, user: str, batch_size: int, after_import: str, tls: str = "none"
+) -> None:
     """Time one fetch_once of the whole folder and print messages/s."""
     config = MailboxConfig(
-        name=f"bench-{batch_size}-{after_import}",
+        name=f"bench-{batch_size}-{after_import}-{tls}",
         host=server.host,
-        port=server.port,
-        tls="none",
+        port=server.tls_port if tls == "implicit" else server.port,
+        tls=tls,  # type: ignore[arg-type]
         username=user,
-        password="bench",
+        password=PASSWORD,
         after_import=after_import,
+        ca_file=server.ca_file,
     )
     counter = Counter()
     started = time.perf_counter()
     fetch_once(config, MemoryCheckpoint(), counter, batch_size=batch_size)
     elapsed = time.perf_counter() - started
     print(
-        f"  batch {batch_size:>4}  after_import={after_import:<6} {counter.mails} mails "
-        f"{counter.bytes / 1e6:.1f} MB in {elapsed:.2f} s: "
+        f"  batch {batch_size:>4}  tls={tls:<8} after_import={after_import:<6} "
+        f"{counter.mails} mails {counter.bytes / 1e6:.1f} MB in {elapsed:.2f} s: "
         f"{counter.mails / elapsed:,.0f} msg/s, {counter.bytes / 1e6 / elapsed:.1f} MB/s"
     )
 
@@ -84,9 +89,13 @@ def measure_fetch(server: DovecotServer, user: str, batch_size: int, after_impor
 def measure_idle(server: DovecotServer, user: str, samples: int) -> None:
     """Append mails one by one while run_forever idles; print arrival latencies."""
     config = MailboxConfig(
-        name="bench-idle", host=server.host, port=server.port, tls="none",
-        username=user, password="bench",
-    )  # fmt: skip
+        name="bench-idle",
+        host=server.host,
+        port=server.port,
+        tls="none",
+        username=user,
+        password=PASSWORD,
+    )
     arrived = threading.Condition()
     seen: list[int] = []
     passes: list[int] = []
@@ -139,7 +148,7 @@ def main() -> None:
 
     mails = corpus_mails(args.corpus)
     with DovecotServer() as server:
-        server.add_user("bench", "bench")
+        server.add_user("bench", PASSWORD)
         started = time.perf_counter()
         server.append_many("bench", itertools.islice(itertools.cycle(mails), args.count))
         elapsed = time.perf_counter() - started
@@ -147,8 +156,9 @@ def main() -> None:
         print("fetch_once throughput:")
         for batch_size in (1, 10, 100, 500):
             measure_fetch(server, "bench", batch_size, "leave")
+        measure_fetch(server, "bench", 100, "leave", tls="implicit")
         measure_fetch(server, "bench", 100, "flag")
-        server.add_user("idle", "bench")
+        server.add_user("idle", PASSWORD)
         print("IDLE latency:")
         measure_idle(server, "idle", args.idle_samples)
 
