@@ -7,12 +7,8 @@ import time
 
 import pytest
 
-from helpdesk.inbound.imap import (
-    ImapConnectionError,
-    ImapLoginError,
-    ImapSession,
-    check_mailbox,
-)
+from helpdesk.inbound.imap import ImapConnectionError, ImapLoginError, ImapSession
+from helpdesk.inbound.mailbox_check import check_mailbox
 from helpdesk.inbound.oauth2 import TokenProvider
 from tests.inbound.conftest import make_mail
 from tests.support.dovecot import free_port

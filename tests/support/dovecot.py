@@ -32,7 +32,6 @@ import contextlib
 import os
 import pwd
 import re
-import select
 import shutil
 import signal
 import socket
@@ -45,122 +44,24 @@ from pathlib import Path
 import pytest
 from imapclient import IMAPClient
 
-HOST = "127.0.0.1"
-PLAIN_HOST = "127.0.0.2"
+from tests.support.dovecot_setup import (
+    HOST,
+    PLAIN_HOST,
+    DovecotError,
+    ensure_dovecot_installed,
+    free_port,
+    make_certificate,
+    render_config,
+    render_oauth2_config,
+    wait_for_exit,
+)
+
+__all__ = ["DovecotError", "DovecotServer", "dovecot", "free_port"]
+
 OPS_SUFFIX = ".ops"
 OPS_PASSWORD = "ops-password"
-# Capabilities of the PLAIN_HOST listener: what an old server without IDLE or MOVE offers.
-PLAIN_CAPABILITIES = "IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE LITERAL+ UIDPLUS NAMESPACE"
 START_TIMEOUT = 15.0
 _APPENDUID = re.compile(rb"APPENDUID (\d+) (\d+)")
-
-CONFIG = """\
-instance_name = helpdesk-test-{port}
-base_dir = {root}/run
-state_dir = {root}/state
-log_path = {root}/dovecot.log
-info_log_path = {root}/dovecot.log
-protocols = imap
-listen = {host}, {plain_host}
-ssl = yes
-ssl_cert = <{root}/tls/cert.pem
-ssl_key = <{root}/tls/key.pem
-disable_plaintext_auth = no
-auth_mechanisms = plain login xoauth2 oauthbearer
-mail_location = sdbox:{root}/mail/%u
-mail_uid = {uid}
-mail_gid = {gid}
-first_valid_uid = {uid}
-last_valid_uid = {uid}
-first_valid_gid = {gid}
-last_valid_gid = {gid}
-default_internal_user = dovecot
-default_login_user = dovenull
-mailbox_idle_check_interval = 1 secs
-mail_max_userip_connections = 200
-auth_failure_delay = 0
-namespace inbox {{
-  inbox = yes
-  separator = /
-}}
-# Tests fail logins on purpose; Dovecot's per-IP penalty would slow every later login
-# from 127.0.0.1 by up to 15 s. An unusable anvil-auth-penalty socket turns it off.
-service anvil {{
-  unix_listener anvil-auth-penalty {{
-    mode = 0
-  }}
-}}
-service imap-login {{
-  inet_listener imap {{
-    port = {port}
-  }}
-  inet_listener imaps {{
-    port = {tls_port}
-    ssl = yes
-  }}
-  process_min_avail = 1
-}}
-passdb {{
-  driver = passwd-file
-  mechanisms = plain login
-  args = scheme=PLAIN username_format=%u {root}/users/%u
-}}
-{oauth2_passdb}
-userdb {{
-  driver = passwd-file
-  args = username_format=%u {root}/users/%u
-}}
-local {plain_host} {{
-  protocol imap {{
-    imap_capability = {plain_capabilities}
-  }}
-}}
-"""
-
-OAUTH2_PASSDB = """\
-passdb {{
-  driver = oauth2
-  mechanisms = xoauth2 oauthbearer
-  args = {root}/oauth2.conf
-}}
-"""
-
-OAUTH2_CONFIG = """\
-introspection_mode = post
-introspection_url = {url}
-force_introspection = yes
-username_attribute = username
-active_attribute = active
-active_value = true
-"""
-
-
-class DovecotError(RuntimeError):
-    """The test server could not be installed, started or driven."""
-
-
-def ensure_dovecot_installed() -> None:
-    """Install dovecot-imapd (and doveadm) from Debian's packages when missing."""
-    if shutil.which("dovecot") and shutil.which("doveadm"):
-        return
-    if os.geteuid() != 0:
-        raise DovecotError("dovecot is not installed and installing it needs root")
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    install = ["apt-get", "install", "-y", "-q", "dovecot-imapd"]
-    if subprocess.run(install, env=env, capture_output=True, check=False).returncode != 0:
-        subprocess.run(["apt-get", "update", "-q"], env=env, capture_output=True, check=False)
-        result = subprocess.run(install, env=env, capture_output=True, text=True, check=False)
-        if result.returncode != 0:
-            raise DovecotError(f"apt-get install dovecot-imapd failed:\n{result.stderr}")
-    if not shutil.which("dovecot"):
-        raise DovecotError("dovecot is still missing after installing dovecot-imapd")
-
-
-def free_port(host: str = HOST) -> int:
-    """A TCP port that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
 
 
 class DovecotServer:
@@ -251,9 +152,9 @@ class DovecotServer:
         # One passwd-file per account: Dovecot re-reads a changed file at most once a
         # second, but opens a file it has not seen before at once.
         (self.root / "users").mkdir(mode=0o755)
-        self._make_certificate(self.root / "tls")
+        make_certificate(self.root / "tls")
         if self.oauth2_introspection_url:
-            config = OAUTH2_CONFIG.format(url=self.oauth2_introspection_url)
+            config = render_oauth2_config(self.oauth2_introspection_url)
             (self.root / "oauth2.conf").write_text(config)
             (self.root / "oauth2.conf").chmod(0o644)
         self._write_config(free_port(), free_port())
@@ -261,36 +162,8 @@ class DovecotServer:
     def _write_config(self, port: int, tls_port: int) -> None:
         assert self.root is not None
         self.port, self.tls_port = port, tls_port
-        account = pwd.getpwnam("dovecot")
-        oauth2 = OAUTH2_PASSDB.format(root=self.root) if self.oauth2_introspection_url else ""
-        self.config_path.write_text(
-            CONFIG.format(
-                root=self.root,
-                host=self.host,
-                plain_host=self.plain_host,
-                port=port,
-                tls_port=tls_port,
-                uid=account.pw_uid,
-                gid=account.pw_gid,
-                oauth2_passdb=oauth2,
-                plain_capabilities=PLAIN_CAPABILITIES,
-            )
-        )
-
-    @staticmethod
-    def _make_certificate(directory: Path) -> None:
-        directory.mkdir()
-        subprocess.run(
-            [
-                "openssl", "req", "-x509", "-newkey", "ec",
-                "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-                "-keyout", str(directory / "key.pem"), "-out", str(directory / "cert.pem"),
-                "-days", "2", "-subj", "/CN=localhost",
-                "-addext", f"subjectAltName=DNS:localhost,IP:{HOST},IP:{PLAIN_HOST}",
-            ],
-            check=True,
-            capture_output=True,
-        )  # fmt: skip
+        oauth2 = bool(self.oauth2_introspection_url)
+        self.config_path.write_text(render_config(self.root, port, tls_port, oauth2=oauth2))
 
     def _wait_for_greeting(self) -> None:
         deadline = time.monotonic() + START_TIMEOUT
@@ -368,7 +241,7 @@ class DovecotServer:
         pids = self.connections(name)
         self._doveadm("kick", name, allowed=(0, 68))  # 68: no connection to kick
         for pid in pids:
-            _wait_for_exit(pid, timeout=10)
+            wait_for_exit(pid, timeout=10)
 
     def _doveadm(self, *args: str, allowed: tuple[int, ...] = (0,)) -> str:
         result = subprocess.run(
@@ -467,21 +340,6 @@ class DovecotServer:
         assert self.root is not None, "server was never started"
         path = self.root / "dovecot.log"
         return path.read_text(errors="replace") if path.exists() else ""
-
-
-def _wait_for_exit(pid: int, timeout: float) -> None:
-    """Block until process ``pid`` has exited (a pidfd becomes readable when it does)."""
-    try:
-        fd = os.pidfd_open(pid)
-    except ProcessLookupError:
-        return
-    try:
-        poller = select.poll()
-        poller.register(fd, select.POLLIN)
-        if not poller.poll(timeout * 1000):
-            raise DovecotError(f"imap process {pid} did not exit within {timeout} s")
-    finally:
-        os.close(fd)
 
 
 @pytest.fixture(scope="session")
