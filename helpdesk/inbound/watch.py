@@ -101,46 +101,47 @@ class _MailboxWatcher:
 
     def run(self) -> None:
         """Fetch, wait, repeat until stopped; report and back off on every failure."""
-        name = self.config.name
-        log.info("watching mailbox %s", name)
+        log.info("watching mailbox %s", self.config.name)
         try:
             while not self.stop.is_set():
                 try:
                     handled = self.fetcher.fetch_all(self.stop)
                 except FetchIncomplete as error:
                     self._failed(error, error.handled)
-                    # The session is fine; the failed mails are retried after the back-off.
-                    self._back_off()
+                    # The failed mails are retried after the back-off, but the session is
+                    # fine: keep waiting on it so new mail is not held up meanwhile.
+                    self._wait(self._delay())
                     continue
                 except Exception as error:
                     self._failed(error, 0)
                     self.fetcher.close(polite=False)
-                    self._back_off()
+                    self.stop.wait(self._delay())
                     continue
                 self._succeeded(handled)
-                try:
-                    self._wait()
-                except Exception as error:
-                    # A connection that died while idle is normal (server restarts, NAT
-                    # timeouts): report it and reconnect at once; the fetch will back off
-                    # if the server is really gone.
-                    log.info("mailbox %s: connection lost while waiting: %s", name, error)
-                    self.fetcher.close(polite=False)
+                self._wait(None)
         finally:
             self.fetcher.close(polite=False)
-            log.info("stopped watching mailbox %s", name)
+            log.info("stopped watching mailbox %s", self.config.name)
 
-    def _wait(self) -> None:
+    def _wait(self, limit: float | None) -> None:
         session = self.fetcher.session
         timeout = self.wait_timeout if session and session.supports_idle else self.poll_interval
-        self.fetcher.wait(timeout, self.stop)
+        if limit is not None:
+            timeout = min(timeout, limit)
+        try:
+            self.fetcher.wait(timeout, self.stop)
+        except Exception as error:
+            # A connection that dies while idle is normal (server restarts, NAT timeouts):
+            # reconnect at once; the next fetch backs off if the server is really gone.
+            log.info("mailbox %s: connection lost while waiting: %s", self.config.name, error)
+            self.fetcher.close(polite=False)
 
-    def _back_off(self) -> None:
+    def _delay(self) -> float:
         delay = backoff_delay(
             self.failures, base=self.backoff_base, cap=self.backoff_cap, rng=self.rng
         )
         log.info("mailbox %s: retrying in %.1f s", self.config.name, delay)
-        self.stop.wait(delay)
+        return delay
 
     def _succeeded(self, handled: int) -> None:
         self.failures = 0

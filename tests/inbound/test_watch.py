@@ -166,6 +166,23 @@ def test_a_failing_handler_is_reported_and_its_mail_retried(
     assert checkpoint.get(imap_user, "INBOX")[1] == uids[-1]
 
 
+def test_a_mail_that_keeps_failing_does_not_hold_up_new_mail(
+    dovecot, imap_user, make_config, checkpoint, recorder
+):
+    stuck = dovecot.append(imap_user, make_mail(1))
+    recorder.fail_uids = {stuck}
+    config = make_config()
+    # A long back-off: only IDLE can explain the new mail arriving quickly.
+    with watching(config, checkpoint, recorder, backoff_base=60, backoff_cap=60) as health:
+        health.wait_for(lambda r: not r.ok)
+        started = time.monotonic()
+        uid = dovecot.append(imap_user, make_mail(2))
+        assert recorder.wait_for(lambda mails: uid in [m.uid for m in mails], 10)
+        assert time.monotonic() - started < 2.0
+    # The stuck mail still holds the watermark, so it is offered again later.
+    assert checkpoint.get(imap_user, "INBOX")[1] == 0
+
+
 def test_broken_mailboxes_are_reported_and_do_not_stop_the_others(
     dovecot, imap_user, make_config, oauth_config, oauth2_server, checkpoint, recorder
 ):
