@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 from helpdesk.inbound import imap
 from helpdesk.inbound.fetch import FetchIncomplete, MailboxFetcher, fetch_once
 from helpdesk.inbound.imap import ImapConnectionError
+from helpdesk.inbound.mailbox import MemoryCheckpoint
 from tests.inbound.conftest import make_mail
 
 
@@ -38,6 +41,25 @@ def test_fetch_hands_over_every_appended_mail_once_in_uid_order(
     new_uid = dovecot.append(imap_user, make_mail(99))
     assert fetch_once(config, checkpoint, recorder) == 1
     assert recorder.uids == [*uids, new_uid]
+
+
+def test_fetch_logs_in_with_xoauth2(dovecot, imap_user, make_config, oauth_config, recorder):
+    uid = dovecot.append(imap_user, make_mail(1))
+    config = make_config(password=None, oauth2=oauth_config(imap_user))
+    assert fetch_once(config, MemoryCheckpoint(), recorder) == 1
+    assert recorder.uids == [uid]
+
+
+def test_a_set_stop_event_ends_the_pass_after_the_batch_in_hand(
+    dovecot, imap_user, make_config, checkpoint, recorder
+):
+    uids = dovecot.append_many(imap_user, [make_mail(n) for n in range(9)])
+    stop = threading.Event()
+    recorder.on_mail = lambda mail: stop.set() if mail.uid == uids[2] else None
+    with MailboxFetcher(make_config(), checkpoint, recorder, batch_size=4) as fetcher:
+        assert fetcher.fetch_all(stop) == 4
+    assert recorder.uids == uids[:4]
+    assert checkpoint.get(imap_user, "INBOX")[1] == uids[3]
 
 
 def test_fetch_of_an_empty_folder_records_its_uidvalidity(
