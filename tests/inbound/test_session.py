@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from helpdesk.inbound import imap
 from helpdesk.inbound.imap import ImapConnectionError, ImapLoginError, ImapSession
 from helpdesk.inbound.mailbox_check import check_mailbox
 from helpdesk.inbound.oauth2 import TokenProvider
@@ -112,6 +113,23 @@ def test_wait_returns_when_mail_arrives_during_idle(dovecot, imap_user, make_con
         assert time.monotonic() - started < 5
         # The session is usable again after IDLE.
         assert session.new_uids(0) == [1]
+
+
+def test_new_uids_crosses_gaps_window_by_window(dovecot, imap_user, make_config, monkeypatch):
+    monkeypatch.setattr(imap, "SEARCH_WINDOW", 2)
+    uids = dovecot.append_many(imap_user, [make_mail(n) for n in range(9)])
+    # Another client deletes a long run of mail, leaving a gap wider than a window.
+    dovecot.set_flags(imap_user, uids[1:6], [r"\Deleted"])
+    with dovecot.client(imap_user) as other:
+        other.select_folder("INBOX")
+        other.expunge()
+    with ImapSession(make_config()) as session:
+        session.select("INBOX", readonly=True)
+        assert session.new_uids(0) == [uids[0]]
+        assert session.new_uids(uids[0]) == [uids[6]]
+        # The last window is open-ended, so it also finds mail saved after SELECT.
+        assert session.new_uids(uids[6]) == [uids[7], uids[8]]
+        assert session.new_uids(uids[8]) == []
 
 
 @pytest.mark.parametrize("tls", ["none", "implicit"])
