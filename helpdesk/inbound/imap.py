@@ -65,7 +65,7 @@ def _translated(what: str) -> Iterator[None]:
     try:
         yield
     except (imaplib.IMAP4.abort, imap_errors.ProtocolError, OSError, EOFError) as error:
-        raise ImapConnectionError(f"{what}: connection lost: {error}") from error
+        raise ImapConnectionError(f"{what}: connection error: {error}") from error
     except imap_errors.LoginError as error:
         raise ImapLoginError(f"{what}: {error}") from error
     except imaplib.IMAP4.error as error:
@@ -302,12 +302,6 @@ class ImapSession:
             _text, late = client.idle_done()
         return arrived or any(_announces_mail(r) for r in late)
 
-    def noop(self) -> None:
-        """Ask the server for nothing (keeps the connection and notices a dead one)."""
-        client = self._require_client()
-        with _translated(f"NOOP on {self.config.name}"):
-            client.noop()
-
     # -- after import --------------------------------------------------------------------
 
     def apply_after_import(self, uids: Sequence[int], action: AfterImport | None = None) -> None:
@@ -388,7 +382,10 @@ def _check_not_closed(client: IMAPClient, responses: list, *, returned_early: bo
     """
     for response in responses:
         if response and response[0] == b"BYE":
-            raise ImapConnectionError(f"server closed the connection: {response[-1]!r}")
+            text = b" ".join(part for part in response[1:] if isinstance(part, bytes))
+            raise ImapConnectionError(
+                f"server closed the connection: {text.decode(errors='replace')}"
+            )
     if responses or not returned_early:
         return
     hangup = select.POLLHUP | select.POLLERR | getattr(select, "POLLRDHUP", 0)
