@@ -101,11 +101,13 @@ def measure_idle(server: DovecotServer, user: str, samples: int) -> None:
     passes: list[int] = []
 
     def handle(mail: FetchedMail) -> None:
+        """Note the mail's arrival."""
         with arrived:
             seen.append(mail.uid)
             arrived.notify_all()
 
     def health(report) -> None:
+        """Note the end of a pass."""
         with arrived:
             passes.append(report.handled)
             arrived.notify_all()

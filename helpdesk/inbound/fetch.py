@@ -79,8 +79,10 @@ class FetchIncomplete(Exception):
 def plan_batches(
     uids: Sequence[int], sizes: dict[int, int], batch_size: int, batch_bytes: int
 ) -> Iterator[list[int]]:
-    """Split ``uids`` (in order) into batches of at most ``batch_size`` mails and about
-    ``batch_bytes`` bytes; a mail larger than ``batch_bytes`` travels alone."""
+    """Split ``uids`` (in order) into batches of at most ``batch_size`` mails and bytes.
+
+    A mail larger than ``batch_bytes`` travels alone.
+    """
     if batch_size < 1 or batch_bytes < 1:
         raise ValueError("batch_size and batch_bytes must be positive")
     batch: list[int] = []

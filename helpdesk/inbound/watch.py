@@ -57,8 +57,11 @@ HealthCallback = Callable[[MailboxHealth], None]
 
 
 def backoff_delay(attempt: int, *, base: float, cap: float, rng: random.Random) -> float:
-    """Seconds to wait before retry ``attempt`` (1, 2, ...): exponential, capped, with
-    jitter over the upper half so mailboxes that failed together do not retry together."""
+    """Seconds to wait before retry ``attempt`` (1, 2, ...): exponential, capped, jittered.
+
+    The jitter spreads over the upper half of the interval, so mailboxes that failed
+    together (a server restart) do not all retry at the same moment.
+    """
     if attempt < 1:
         raise ValueError("attempt counts from 1")
     ceiling = min(cap, base * 2 ** min(attempt - 1, 32))
@@ -199,9 +202,11 @@ def run_forever(
     backoff_base: float = BACKOFF_BASE,
     backoff_cap: float = BACKOFF_CAP,
 ) -> None:
-    """Fetch every mailbox as mail arrives until ``stop`` is set; never raises on IMAP
-    failures (they go to ``health``). ``handle`` and ``checkpoint`` are called from one
-    thread per mailbox."""
+    """Fetch every mailbox as mail arrives until ``stop`` is set.
+
+    IMAP, login and handler failures never escape: they go to ``health`` and are retried.
+    ``handle`` and ``checkpoint`` are called from one thread per mailbox.
+    """
     mailboxes = [configs] if isinstance(configs, MailboxConfig) else list(configs)
     names = [config.name for config in mailboxes]
     if len(set(names)) != len(names):

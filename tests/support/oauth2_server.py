@@ -63,7 +63,7 @@ class OAuth2Server:
         state = self.state
 
         class Handler(_Handler):
-            pass
+            """The request handler, bound to this server's state."""
 
         Handler.state = state
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
