@@ -25,8 +25,8 @@ from helpdesk.inbound.mailbox import Checkpoint, MailboxConfig
 log = logging.getLogger(__name__)
 
 # RFC 2177 asks clients to renew IDLE before 29 minutes, and some servers cut it sooner.
-# Renewing ends with a full look at the mailbox, so this also bounds the delay when a
-# server fails to announce a message (Dovecot on maildir can, under a tight race).
+# Renewing ends with a full look at the mailbox, so this also bounds the delay if a
+# server ever fails to announce a message.
 IDLE_TIMEOUT = 120.0
 POLL_INTERVAL = 60.0
 BACKOFF_BASE = 1.0

@@ -5,10 +5,6 @@ writes a configuration that reads nothing from /etc, and runs its own ``dovecot 
 process group on free loopback ports. Mail is stored as the package's ``dovecot`` user
 in a temporary directory that is removed on stop.
 
-Mail is kept in Dovecot's sdbox format: with maildir, a message saved while a client
-enters IDLE is sometimes never announced (about 1 in 15 in a tight loop here), which
-would make IDLE tests flaky for reasons that have nothing to do with the client.
-
 Each account gets a twin login (``<name>.ops``) on the same mail store. The helpers here
 (APPEND, flags, folders) use that twin, so ``kick(name)`` cuts the client under test
 without touching the connection a test uses to drive the server.
@@ -212,7 +208,7 @@ class DovecotServer:
         mail = self.root / "mail" / name
         twin = f"{name}{OPS_SUFFIX}"
         self._write_user(name, f"{name}:{{PLAIN}}{password}::::::\n")
-        self._write_user(twin, f"{twin}:{{PLAIN}}{OPS_PASSWORD}::::::userdb_mail=sdbox:{mail}\n")
+        self._write_user(twin, f"{twin}:{{PLAIN}}{OPS_PASSWORD}::::::userdb_mail=maildir:{mail}\n")
 
     def _write_user(self, name: str, line: str) -> None:
         assert self.root is not None
