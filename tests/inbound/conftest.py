@@ -5,27 +5,20 @@ from __future__ import annotations
 import itertools
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pytest
 
 from helpdesk.inbound.mailbox import FetchedMail, MailboxConfig, MemoryCheckpoint
 from helpdesk.inbound.oauth2 import OAuth2Config
-from tests.support.dovecot import DovecotServer
-from tests.support.oauth2_server import OAuth2Server, oauth2_server
+from tests.support.dovecot import DovecotServer, dovecot, oauth2_server
+from tests.support.oauth2_server import OAuth2Server
 
-__all__ = ["oauth2_server"]
+__all__ = ["dovecot", "oauth2_server"]
 
 PASSWORD = "imap-secret"
 _accounts = itertools.count(1)
-
-
-@pytest.fixture(scope="session")
-def dovecot(oauth2_server: OAuth2Server) -> Iterator[DovecotServer]:
-    """One Dovecot for the session, validating XOAUTH2 tokens against oauth2_server."""
-    with DovecotServer(oauth2_introspection_url=oauth2_server.introspection_url) as server:
-        yield server
 
 
 @pytest.fixture

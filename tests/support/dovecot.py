@@ -51,8 +51,9 @@ from tests.support.dovecot_setup import (
     render_oauth2_config,
     wait_for_exit,
 )
+from tests.support.oauth2_server import OAuth2Server, oauth2_server
 
-__all__ = ["DovecotError", "DovecotServer", "dovecot", "free_port"]
+__all__ = ["DovecotError", "DovecotServer", "dovecot", "free_port", "oauth2_server"]
 
 OPS_SUFFIX = ".ops"
 OPS_PASSWORD = "ops-password"
@@ -339,7 +340,11 @@ class DovecotServer:
 
 
 @pytest.fixture(scope="session")
-def dovecot() -> Iterator[DovecotServer]:
-    """One private Dovecot server for the whole test session."""
-    with DovecotServer() as server:
+def dovecot(oauth2_server: OAuth2Server) -> Iterator[DovecotServer]:
+    """One private Dovecot for the test session, checking XOAUTH2 tokens at oauth2_server.
+
+    Use it with ``pytest_plugins = ["tests.support.dovecot"]``, or import ``dovecot`` and
+    ``oauth2_server`` into a conftest.
+    """
+    with DovecotServer(oauth2_introspection_url=oauth2_server.introspection_url) as server:
         yield server
