@@ -107,6 +107,9 @@ def _configure(app: Flask, settings: Settings, instance: Path) -> None:
         MAX_CONTENT_LENGTH=50 * 1024 * 1024,
     )
     logging.getLogger("helpdesk").setLevel(settings.log_level.upper())
+    # mail-parser logs a warning for every MIME part type it has no accessor for (e.g.
+    # text/rfc822-headers in bounces); the parse itself is fine.
+    logging.getLogger("mailparser").setLevel(logging.ERROR)
 
 
 def _engine_options(database_url: str) -> dict[str, Any]:

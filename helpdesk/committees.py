@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from helpdesk import addresses, audit
 from helpdesk.errors import NotFound, ServiceError
 from helpdesk.extensions import db
+from helpdesk.inbound.directory import invalidate as invalidate_directory
 from helpdesk.models import Committee, CommitteeAddress, Membership, MembershipRole, User
 from helpdesk.models.committees import Visibility
 
@@ -70,6 +71,7 @@ def add_committee(
     db.session.flush()
     if triage:
         set_triage(committee.id, actor_id=actor_id)
+    invalidate_directory()
     audit.record(
         "committee.created",
         actor_id=actor_id,
@@ -104,6 +106,7 @@ def set_triage(committee_id: int, *, actor_id: int | None = None) -> None:
         raise NotFound("no such committee")
     committee.is_triage = True
     db.session.flush()
+    invalidate_directory()
     audit.record("committee.triage_set", actor_id=actor_id, committee_id=committee_id)
 
 

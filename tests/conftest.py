@@ -210,6 +210,7 @@ def session(app: Flask):
     Service code commits as usual; on this connection a commit releases a SAVEPOINT.
     """
     from helpdesk.extensions import db, limiter
+    from helpdesk.inbound.directory import invalidate as invalidate_directory
 
     ctx = app.app_context()
     ctx.push()
@@ -217,6 +218,8 @@ def session(app: Flask):
     outer = connection.begin()
     db.session.remove()
     db.session.configure(bind=connection, join_transaction_mode="create_savepoint")
+    # Committees of earlier tests were rolled back: forget what the ingester cached.
+    invalidate_directory()
     try:
         yield db.session
     finally:

@@ -13,10 +13,10 @@ from flask import current_app
 from helpdesk import addresses, tickets
 from helpdesk.database import utcnow
 from helpdesk.extensions import db
+from helpdesk.inbound.directory import directory
 from helpdesk.inbound.threading import make_message_id, subject_tag, tagged_subject
 from helpdesk.models import (
     Committee,
-    CommitteeAddress,
     Direction,
     OutboundKind,
     OutboundMessage,
@@ -53,11 +53,7 @@ def should_acknowledge(facts: MailFacts, committee: Committee) -> str | None:
     local = addresses.normalize(address).partition("@")[0]
     if _NO_REPLY.match(local):
         return "a no-reply address"
-    if db.session.scalar(
-        sa.select(CommitteeAddress.id).where(
-            CommitteeAddress.address == addresses.normalize(address)
-        )
-    ):
+    if addresses.normalize(address) in directory().committee_by_address:
         return "one of our own addresses"
     if is_suppressed(address):
         return "a suppressed address"

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import hashlib
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from flask import current_app
@@ -26,13 +27,28 @@ class MailFacts:
     sender: SenderIdentity
     text: str  # the body as shown (a Group's footer removed)
     html: str | None  # sanitised, footer removed
-    sender_kinds: set[str] = field(default_factory=set)
     route: Route | None = None
 
     @property
     def dedupe_key(self) -> str:
         """Message-ID, or the SHA-256 of the raw bytes when there is none."""
         return self.mail.message_id or f"sha256:{self.sha256}"
+
+    @property
+    def report_key(self) -> str:
+        """The dedupe key of a bounce or complaint: Message-ID plus a digest of the body.
+
+        Report generators reuse Message-IDs across different reports more than people do;
+        the body of one report is the same in every copy of it (relays add headers only),
+        so the digest keeps distinct reports apart and copies together.
+        """
+        header_end = self.raw.find(b"\n\n")
+        crlf_end = self.raw.find(b"\r\n\r\n")
+        cuts = [i for i in (header_end, crlf_end) if i >= 0]
+        body = self.raw[min(cuts) :] if cuts else self.raw
+        body = body.replace(b"\r\n", b"\n").replace(b"\r", b"\n").strip()
+        digest = hashlib.sha256(body).hexdigest()[:32]
+        return f"{self.dedupe_key}|{digest}"
 
     @property
     def sender_address(self) -> str | None:
@@ -55,10 +71,18 @@ class MailFacts:
             recipients=self.recipients(),
             list_id=self.mail.list_id,
             sender=self.sender_address,
-            sender_kinds=self.sender_kinds,
             subject=self.mail.subject,
             body=self.text,
+            kinds_loader=self._sender_kinds,
         )
+
+    def _sender_kinds(self) -> set[str]:
+        from helpdesk.contacts import find_contact
+
+        if not self.sender_address:
+            return set()
+        contact = find_contact(self.sender_address)
+        return {k.value for k in contact.kinds} if contact else set()
 
 
 def _verifier() -> Any:
@@ -74,17 +98,16 @@ def _verifier() -> Any:
 
 def mail_facts(raw: bytes, sha256: str, stage: Any) -> MailFacts:
     """Parse, classify and identify a mail; ``stage.name`` follows along for error reports."""
-    from helpdesk.contacts import find_contact
     from helpdesk.inbound.classify import classify, origin_token
+    from helpdesk.inbound.directory import directory
     from helpdesk.inbound.groups import identify_sender, strip_group_footer, strip_group_footer_html
-    from helpdesk.inbound.ingest import committees_by_list_id
     from helpdesk.inbound.parse import parse
     from helpdesk.inbound.threading import is_own_message_id
     from helpdesk.sanitize import sanitize_html
 
     stage.name = "parse"
     mail = parse(raw, max_size=current_app.config["HELPDESK_MAX_MAIL_BYTES"])
-    groups = committees_by_list_id()
+    groups = directory().groups
     stage.name = "classify"
     classification = classify(
         mail.message,
@@ -100,9 +123,4 @@ def mail_facts(raw: bytes, sha256: str, stage: Any) -> MailFacts:
         html = strip_group_footer_html(html) if html else html
     stage.name = "sanitise"
     html = sanitize_html(html) if html else None
-    kinds: set[str] = set()
-    if sender.verified:
-        contact = find_contact(sender.address)
-        if contact is not None:
-            kinds = {k.value for k in contact.kinds}
-    return MailFacts(raw, sha256, mail, classification, sender, text, html, kinds)
+    return MailFacts(raw, sha256, mail, classification, sender, text, html)

@@ -156,10 +156,11 @@ def _receipt(
     *,
     ticket_id=None,
     message_id=None,
+    key: str | None = None,
 ) -> None:
     db.session.add(
         InboundReceipt(
-            dedupe_key=facts.dedupe_key,
+            dedupe_key=key or facts.dedupe_key,
             scope=scope,
             outcome=outcome,
             raw_mail_id=raw_id,
@@ -186,14 +187,15 @@ def _ingest(raw: bytes, sha256: str, source: Source, stage: _Stage) -> IngestRes
     if kind in (MailKind.BOUNCE, MailKind.COMPLAINT):
         stage.name = "record"
         scope = kind.value
-        if _receipt_exists(facts.dedupe_key, scope):
+        if _receipt_exists(facts.report_key, scope):
             return IngestResult(raw_row.id, "duplicate")
         if kind is MailKind.BOUNCE:
             records.record_bounce(facts.classification.bounce, raw_row.id)
-            _receipt(facts, scope, ReceiptOutcome.BOUNCE, raw_row.id)
+            outcome = ReceiptOutcome.BOUNCE
         else:
             records.record_complaint(facts.classification.complaint, raw_row.id)
-            _receipt(facts, scope, ReceiptOutcome.COMPLAINT, raw_row.id)
+            outcome = ReceiptOutcome.COMPLAINT
+        _receipt(facts, scope, outcome, raw_row.id, key=facts.report_key)
         return IngestResult(raw_row.id, scope)
 
     stage.name = "thread"
@@ -296,17 +298,6 @@ def _targets(facts: MailFacts, match) -> list[tuple[int, Ticket | None, list[tup
     links = [(match.referenced_number, "referenced")] if match.referenced_number else []
     targets.extend((c, None, links) for c in decision.committee_ids)
     return targets
-
-
-def committees_by_list_id() -> dict[str, str]:
-    """Our Google Groups: List-ID -> group address, from every committee address."""
-    from helpdesk.models import CommitteeAddress
-
-    groups = {}
-    for address in db.session.scalars(sa.select(CommitteeAddress.address)):
-        local, _, domain = address.partition("@")
-        groups[f"{local}.{domain}"] = address
-    return groups
 
 
 def retry_quarantined(quarantine_id: int) -> IngestResult:

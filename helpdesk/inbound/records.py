@@ -11,11 +11,11 @@ import sqlalchemy as sa
 from helpdesk import addresses, contacts, tickets
 from helpdesk.errors import ServiceError
 from helpdesk.extensions import db
+from helpdesk.inbound.directory import directory
 from helpdesk.models import (
     Attachment,
     BounceRecord,
     Committee,
-    CommitteeAddress,
     ComplaintRecord,
     Direction,
     Message,
@@ -126,7 +126,7 @@ def _add_participants(ticket: Ticket, facts: MailFacts) -> None:
     committee = db.session.get(Committee, ticket.committee_id)
     if committee.visibility != Visibility.OPEN or not facts.sender.verified:
         return
-    ours = set(db.session.scalars(sa.select(CommitteeAddress.address)))
+    ours = directory().committee_by_address
     existing = {p.address for p in ticket.participants}
     contact_key = ticket.contact.email_key if ticket.contact else None
     for entry in [*facts.mail.to, *facts.mail.cc]:

@@ -9,14 +9,12 @@ its own ticket; mail addressed to none of them goes to the triage committee.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-
-import sqlalchemy as sa
+from functools import cached_property
 
 from helpdesk import addresses
-from helpdesk.extensions import db
-from helpdesk.models import Committee, CommitteeAddress, RoutingRule
+from helpdesk.inbound.directory import directory
 
 
 @dataclass
@@ -26,9 +24,15 @@ class RoutingInput:
     recipients: list[str]  # To, Cc, Delivered-To, X-Original-To
     list_id: str | None
     sender: str | None  # verified sender address
-    sender_kinds: set[str]
     subject: str
     body: str
+    # Contact kinds of the sender, looked up only when a rule asks for them.
+    kinds_loader: Callable[[], set[str]] = field(default=set, repr=False)
+
+    @cached_property
+    def sender_kinds(self) -> set[str]:
+        """The sender's contact kinds (speaker, attendee, grant_applicant)."""
+        return self.kinds_loader()
 
 
 @dataclass
@@ -99,10 +103,8 @@ def route(data: RoutingInput, *, addressed_only: bool = False) -> Route:
     tags: list[str] = []
     priority: str | None = None
     reasons: list[str] = []
-    rules = db.session.scalars(
-        sa.select(RoutingRule).where(RoutingRule.enabled.is_(True)).order_by(RoutingRule.position)
-    )
-    for rule in rules:
+    known = directory()
+    for rule in known.rules:
         why = rule_matches(rule.conditions or {}, data)
         if not why or not rule.conditions:
             continue
@@ -116,7 +118,7 @@ def route(data: RoutingInput, *, addressed_only: bool = False) -> Route:
     if addressed:
         reasons.extend(why for _, why in addressed)
         return Route([c for c, _ in addressed], tags, priority, reasons)
-    triage = db.session.scalar(sa.select(Committee.id).where(Committee.is_triage.is_(True)))
+    triage = known.triage_id
     if triage is None:
         raise LookupError("no committee is the triage queue (helpdesk committee add --triage)")
     reasons.append("no committee address matched: triage")
@@ -129,14 +131,7 @@ def _addressed_committees(data: RoutingInput) -> list[tuple[int, str]]:
         wanted.setdefault(strip_plus(recipient), f"addressed to {strip_plus(recipient)}")
     if data.list_id and (group := list_id_address(data.list_id)):
         wanted.setdefault(group, f"List-ID {data.list_id}")
-    if not wanted:
-        return []
-    rows = db.session.execute(
-        sa.select(CommitteeAddress.address, CommitteeAddress.committee_id).where(
-            CommitteeAddress.address.in_(list(wanted))
-        )
-    ).all()
-    by_address = dict(rows)
+    by_address = directory().committee_by_address
     found: list[tuple[int, str]] = []
     for address, why in wanted.items():
         committee_id = by_address.get(address)

@@ -432,3 +432,100 @@ def test_every_stored_mail_has_its_raw_row(conference):
     ingest(b"", SOURCE)
     for row in db.session.scalars(sa.select(RawMail)):
         assert raw_mail_store().exists(row.sha256)
+
+
+# -- Google Groups -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def group_keys(app, dkim_key):
+    """googlegroups.com's signing key, as a TXT override, for the app's verifier."""
+    from helpdesk.inbound.dkim import DkimVerifier, TableLookup
+
+    previous = app.extensions.get("helpdesk_dkim")
+    app.extensions["helpdesk_dkim"] = DkimVerifier(
+        TableLookup({"s1._domainkey.googlegroups.com": dkim_key.txt})
+    )
+    yield dkim_key
+    app.extensions["helpdesk_dkim"] = previous
+
+
+def _group_mail(claimed: str = "Jane Doe <jane@example.org>") -> bytes:
+    from tests.inbound.test_groups import rewritten
+
+    name, address = claimed.split(" <")[0], claimed.split("<")[1].rstrip(">")
+    raw = rewritten(
+        original_from=claimed, original_sender=address, list_id="Program <program.pycon.test>"
+    )
+    return raw.replace(b"'Jane Doe' via", f"'{name}' via".encode()).replace(
+        b"Reply-To: Jane Doe <jane@example.org>", f"Reply-To: {claimed}".encode()
+    )
+
+
+@pytest.fixture
+def group_conference(session, make_committee):
+    make_committee("info", triage=True, mail_addresses=["info@pycon.test"])
+    return make_committee("program", mail_addresses=["program@pycon.test"])
+
+
+def test_a_signed_group_mail_is_from_its_real_sender(group_conference, group_keys):
+    from tests.inbound.conftest import sign
+    from tests.inbound.test_groups import GOOGLE_HEADERS
+
+    raw = sign(_group_mail(), group_keys, "googlegroups.com", GOOGLE_HEADERS)
+    result = ingest(raw, SOURCE)
+    ticket = _ticket(result.new_ticket_numbers[0])
+    assert ticket.committee.slug == "program"
+    assert ticket.contact.email == "jane@example.org"
+    message = ticket.messages[0]
+    assert message.sender_verified is True
+    assert message.from_address == "jane@example.org"
+    assert "You received this message because" not in message.text
+    assert "Hello, here is my proposal." in message.text
+    (ack,) = _acks()  # Precedence: list from our own Group is not bulk
+    assert ack.to == ["Jane Doe <jane@example.org>"]
+
+
+def test_a_forged_group_sender_is_shown_unverified_and_never_trusted(group_conference, group_keys):
+    raw = _group_mail("Chair Person <chair@pycon.test>")  # no signature at all
+    result = ingest(raw, SOURCE)
+    ticket = _ticket(result.new_ticket_numbers[0])
+    assert ticket.contact is None
+    message = ticket.messages[0]
+    assert message.sender_verified is False
+    assert message.claimed_sender == "Chair Person <chair@pycon.test>"
+    assert _acks() == []  # nobody is acknowledged on a claim
+
+
+def test_a_forged_sender_cannot_thread_onto_the_claimed_persons_ticket(
+    group_conference, group_keys
+):
+    number = ingest(
+        make_mail(sender="chair@pycon.test", to="program@pycon.test", subject="Budget"), SOURCE
+    ).new_ticket_numbers[0]
+    raw = _group_mail("Chair Person <chair@pycon.test>").replace(
+        b"Subject: Talk proposal", f"Subject: [Helpdesk #{number}] Budget".encode()
+    )
+    result = ingest(raw, SOURCE)
+    assert number not in result.ticket_numbers
+
+
+def test_routing_on_sender_kind_looks_the_contact_up(conference):
+    from helpdesk.contacts import get_or_create_contact
+    from helpdesk.inbound.directory import invalidate
+
+    get_or_create_contact("sam@example.net", "Sam", kinds=("speaker",))
+    db.session.add(
+        RoutingRule(
+            position=1,
+            name="speakers",
+            conditions={"sender_kind": ["speaker"]},
+            committee_id=conference["program"].id,
+        )
+    )
+    db.session.commit()
+    invalidate()
+    speaker = ingest(make_mail(to="info@conference.test"), SOURCE)
+    assert _ticket(speaker.new_ticket_numbers[0]).committee.slug == "program"
+    someone = ingest(make_mail(sender="x@example.org", to="info@conference.test"), SOURCE)
+    assert _ticket(someone.new_ticket_numbers[0]).committee.slug == "info"

@@ -1,0 +1,318 @@
+"""Fetching a mailbox's new mail into a handler, advancing its checkpoint as it goes.
+
+The contract with the handler (``handle(mail)``):
+
+- ``handle`` commits its own transaction. A mail it cannot make sense of is its business
+  (it records a quarantine entry and returns normally), so the fetcher moves on.
+- ``handle`` raising means "could not be stored, try again later" (database down,
+  disk full). The fetcher logs it, keeps handing later mails to ``handle`` in the same
+  pass, but never advances the folder's watermark past the first mail that failed, so
+  the next pass offers that mail (and, again, the ones after it) once more. ``handle``
+  must therefore be idempotent, which the ingester's dedupe (Message-ID and
+  mailbox/UIDVALIDITY/UID) provides.
+- At the end of a pass with such failures, :class:`FetchIncomplete` is raised, listing
+  each failed mail and the number handled; the watch loop reports it as the mailbox's
+  health and retries after a back-off.
+
+The watermark advances mail by mail, right after ``handle`` returns, so a connection cut
+mid-fetch never offers a handled mail twice. The after-import action (flag, move) runs
+per batch after the watermark; when the connection breaks before it is applied, the
+fetcher keeps the UIDs and applies the action first thing on the next connection.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+
+from helpdesk.inbound.imap import ImapError, ImapSession
+from helpdesk.inbound.mailbox import Checkpoint, FetchedMail, MailboxConfig
+from helpdesk.inbound.oauth2 import TokenProvider
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BATCH_SIZE = 100
+# A batch stops growing at this many bytes, so a run of large mails cannot exhaust memory.
+DEFAULT_BATCH_BYTES = 32 * 1024 * 1024
+
+Handler = Callable[[FetchedMail], None]
+
+
+@dataclass(frozen=True)
+class HandleFailure:
+    """A mail whose handler raised; it will be offered again on the next pass."""
+
+    mailbox: str
+    folder: str
+    uidvalidity: int
+    uid: int
+    error: str
+
+
+class FetchIncomplete(Exception):
+    """A pass went through every folder but left mails or folders to retry."""
+
+    def __init__(
+        self,
+        mailbox: str,
+        handled: int,
+        failures: list[HandleFailure] | None = None,
+        folder_errors: dict[str, str] | None = None,
+    ) -> None:
+        self.mailbox = mailbox
+        self.handled = handled
+        self.failures = failures or []
+        self.folder_errors = folder_errors or {}
+        parts = []
+        if self.failures:
+            first = self.failures[0]
+            parts.append(
+                f"{len(self.failures)} mail(s) failed to be handled, first UID {first.uid} "
+                f"in {first.folder!r}: {first.error}"
+            )
+        parts.extend(f"folder {name!r}: {error}" for name, error in self.folder_errors.items())
+        super().__init__(f"mailbox {mailbox}: " + "; ".join(parts))
+
+
+def plan_batches(
+    uids: Sequence[int], sizes: dict[int, int], batch_size: int, batch_bytes: int
+) -> Iterator[list[int]]:
+    """Split ``uids`` (in order) into batches of at most ``batch_size`` mails and bytes.
+
+    A mail larger than ``batch_bytes`` travels alone.
+    """
+    if batch_size < 1 or batch_bytes < 1:
+        raise ValueError("batch_size and batch_bytes must be positive")
+    batch: list[int] = []
+    total = 0
+    for uid in uids:
+        size = sizes.get(uid, 0)
+        if batch and (len(batch) >= batch_size or total + size > batch_bytes):
+            yield batch
+            batch, total = [], 0
+        batch.append(uid)
+        total += size
+    if batch:
+        yield batch
+
+
+@dataclass
+class _FolderPass:
+    """Progress through one folder in one pass."""
+
+    folder: str
+    uidvalidity: int
+    failures: list[HandleFailure]
+    # Once a handler failed, the watermark stays before that mail for the rest of the pass.
+    blocked: bool = False
+
+
+class MailboxFetcher:
+    """Fetches one mailbox's folders into ``handle`` over a session it keeps open."""
+
+    def __init__(
+        self,
+        config: MailboxConfig,
+        checkpoint: Checkpoint,
+        handle: Handler,
+        *,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        batch_bytes: int = DEFAULT_BATCH_BYTES,
+        tokens: TokenProvider | None = None,
+    ) -> None:
+        if not 1 <= batch_size <= 1000:
+            raise ValueError("batch_size must be between 1 and 1000")
+        self.config = config
+        self.checkpoint = checkpoint
+        self.handle = handle
+        self.batch_size = batch_size
+        self.batch_bytes = batch_bytes
+        self.action = config.action
+        if tokens is None and config.oauth2 is not None:
+            tokens = TokenProvider(config.oauth2)
+        self.tokens = tokens
+        self.session: ImapSession | None = None
+        # Handled UIDs whose after-import action is not yet confirmed, per folder.
+        self._unapplied: dict[str, tuple[int, set[int]]] = {}
+        # The highest UID each folder is known to hold, as of the last pass.
+        self._seen_upto: dict[str, int] = {}
+        self._stop = threading.Event()
+        self._handled = 0  # mails accepted by the handler in the current pass
+        self._folder_errors: dict[str, str] = {}  # refusals met in the current pass
+
+    def __enter__(self) -> MailboxFetcher:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def connect(self) -> ImapSession:
+        """The open session, connecting (and logging in) first when there is none."""
+        if self.session is None or self.session.client is None:
+            session = ImapSession(self.config, tokens=self.tokens)
+            session.connect()
+            self.session = session
+        return self.session
+
+    def close(self, *, polite: bool = True) -> None:
+        """Log out (or, after a failure, just drop the connection)."""
+        session, self.session = self.session, None
+        if session is not None:
+            session.logout() if polite else session.close()
+
+    def fetch_all(self, stop: threading.Event | None = None) -> int:
+        """One pass over every folder; returns how many mails ``handle`` accepted.
+
+        Raises ImapConnectionError/ImapLoginError when the connection fails (progress
+        so far is in the checkpoint) and FetchIncomplete when the pass finished but some
+        mails or folders must be retried. A set ``stop`` ends the pass after the batch
+        in hand.
+        """
+        self._stop = stop or threading.Event()
+        session = self.connect()
+        self._handled = 0
+        failures: list[HandleFailure] = []
+        folder_errors = self._folder_errors = {}
+        for folder in self.config.folders:
+            if self._stop.is_set():
+                break
+            try:
+                self._fetch_folder(session, folder, failures)
+            except ImapError as error:
+                if session.client is None or type(error) is not ImapError:
+                    raise
+                # The server refused something about this folder only (missing folder,
+                # move target gone): the other folders still get their mail.
+                log.error("mailbox %s folder %r: %s", self.config.name, folder, error)
+                folder_errors[folder] = str(error)
+        if failures or folder_errors:
+            raise FetchIncomplete(self.config.name, self._handled, failures, folder_errors)
+        return self._handled
+
+    def _fetch_folder(
+        self, session: ImapSession, folder: str, failures: list[HandleFailure]
+    ) -> None:
+        name = self.config.name
+        status = session.select(folder, readonly=not self.action.writes)
+        mark = self.checkpoint.get(name, folder)
+        if mark is None or mark[0] != status.uidvalidity:
+            if mark is not None:
+                log.warning(
+                    "mailbox %s folder %r: UIDVALIDITY changed from %d to %d, rescanning",
+                    name,
+                    folder,
+                    mark[0],
+                    status.uidvalidity,
+                )
+            self.checkpoint.advance(name, folder, status.uidvalidity, 0)
+            watermark = 0
+        else:
+            watermark = mark[1]
+        self._apply_unapplied(session, folder, status.uidvalidity)
+        progress = _FolderPass(folder, status.uidvalidity, failures)
+        cursor = watermark
+        while uids := session.new_uids(cursor):
+            sizes = session.sizes(uids)
+            for batch in plan_batches(uids, sizes, self.batch_size, self.batch_bytes):
+                if self._stop.is_set():
+                    return
+                self._handle_batch(session, batch, progress)
+            cursor = uids[-1]
+        # Everything below UIDNEXT as of the SELECT has been looked at by the searches.
+        self._seen_upto[folder] = max(cursor, (status.uidnext or 1) - 1)
+
+    def _handle_batch(self, session: ImapSession, batch: list[int], progress: _FolderPass) -> None:
+        name, folder, uidvalidity = self.config.name, progress.folder, progress.uidvalidity
+        mails = session.fetch(batch)
+        done: list[int] = []
+        for uid in batch:
+            raw = mails.get(uid)
+            if raw is None:
+                log.info("mailbox %s folder %r: UID %d vanished", name, folder, uid)
+            else:
+                try:
+                    self.handle(FetchedMail(name, folder, uidvalidity, uid, raw))
+                except Exception as error:
+                    log.exception("mailbox %s folder %r: handling UID %d failed", name, folder, uid)
+                    progress.failures.append(
+                        HandleFailure(name, folder, uidvalidity, uid, repr(error))
+                    )
+                    progress.blocked = True
+                    continue
+                self._handled += 1
+                done.append(uid)
+            if not progress.blocked:
+                self.checkpoint.advance(name, folder, uidvalidity, uid)
+        self._after_import(session, folder, uidvalidity, done)
+
+    def _after_import(
+        self, session: ImapSession, folder: str, uidvalidity: int, uids: list[int]
+    ) -> None:
+        if self.action.action == "leave" or not uids:
+            return
+        known_validity, pending = self._unapplied.get(folder, (uidvalidity, set()))
+        if known_validity != uidvalidity:
+            pending = set()
+        pending.update(uids)
+        self._unapplied[folder] = (uidvalidity, pending)
+        session.apply_after_import(sorted(pending), self.action)
+        del self._unapplied[folder]
+
+    def _apply_unapplied(self, session: ImapSession, folder: str, uidvalidity: int) -> None:
+        entry = self._unapplied.get(folder)
+        if entry is None:
+            return
+        if entry[0] != uidvalidity:
+            # Those UIDs name nothing in the new generation of the folder.
+            del self._unapplied[folder]
+            return
+        log.info(
+            "mailbox %s folder %r: applying the after-import action left from before",
+            self.config.name,
+            folder,
+        )
+        try:
+            session.apply_after_import(sorted(entry[1]), self.action)
+        except ImapError as error:
+            if type(error) is not ImapError:
+                raise
+            # New mail is still fetched; the refusal is reported at the end of the pass.
+            log.error("mailbox %s folder %r: %s", self.config.name, folder, error)
+            self._folder_errors[folder] = str(error)
+            return
+        self._unapplied.pop(folder, None)
+
+    def wait(self, timeout: float, stop: threading.Event) -> bool:
+        """Wait for new mail in the first folder (IDLE, or a poll interval without it).
+
+        Returns True when there may be mail to fetch, at once if some arrived since the
+        last pass looked.
+        """
+        session = self.connect()
+        folder = self.config.folders[0]
+        status = session.select(folder, readonly=not self.action.writes)
+        seen = self._seen_upto.get(folder)
+        if seen is None or (status.uidnext is not None and status.uidnext - 1 > seen):
+            return True
+        return session.wait(timeout, stop)
+
+
+def fetch_once(
+    config: MailboxConfig,
+    checkpoint: Checkpoint,
+    handle: Handler,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+) -> int:
+    """Connect, fetch every folder's new mail into ``handle`` once, log out.
+
+    Returns the number of mails ``handle`` accepted; see the module docstring for how
+    failures of ``handle`` are reported (FetchIncomplete) and retried.
+    """
+    with MailboxFetcher(config, checkpoint, handle, batch_size=batch_size) as fetcher:
+        try:
+            return fetcher.fetch_all()
+        except ImapError:
+            fetcher.close(polite=False)
+            raise
