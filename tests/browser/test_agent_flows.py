@@ -224,3 +224,30 @@ def test_a_note_mention_shows_on_the_colleagues_dashboard(context, live_server, 
         expect(mention).to_have_attribute("href", re.compile(rf"#message-{note.id}$"))
     finally:
         other.close()
+
+
+def test_a_canned_reply_is_inserted_at_the_cursor(context, live_server, scene):
+    from helpdesk import canned
+
+    world = scene(agent_count=1, ticket_count=1)
+    with live_server.app.app_context():
+        canned.create(
+            world.committee.id,
+            "Greeting",
+            "Hello {{ contact.first_name }}, this is {{ agent.name }}.",
+        )
+        db.session.commit()
+        db.session.remove()
+    page = context.new_page()
+    log_in(page, live_server, world.agents[0].email)
+    page.goto(f"{live_server.url}/tickets/{world.tickets[0].number}")
+    enhanced(page)
+    body = page.get_by_role("textbox", name="Reply", exact=True)
+    body.fill("Before. ")
+    page.get_by_label("Canned reply").select_option(label="Greeting")
+    page.get_by_role("button", name="Insert").click()
+    first_name = "Person"  # contacts are named "Person <n>-<i>"
+    expect(body).to_have_value(
+        re.compile(rf"^Before\. Hello {first_name}, this is {world.agents[0].name}\.$")
+    )
+    assert page.url.endswith(f"/tickets/{world.tickets[0].number}")  # no reload: in place

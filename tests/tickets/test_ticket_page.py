@@ -187,3 +187,38 @@ def test_every_form_on_the_page_carries_a_csrf_token(client, session, make_user,
     # A post without the token is refused.
     refused = client.post(f"/tickets/{ticket.number}/status", data={"status": "closed"})
     assert refused.status_code == 400
+
+
+def test_the_presence_ping_names_other_viewers_and_changes_since_loading(
+    client, app, session, make_user, make_ticket
+):
+    alice, bob = make_user(name="Alice"), make_user(name="Bob")
+    ticket = make_ticket()
+    session.commit()
+    login(client, alice)
+    token = csrf_token(client, f"/tickets/{ticket.number}")
+    loaded = collisions.snapshot_of(ticket.id).encode()
+    quiet = client.post(
+        f"/tickets/{ticket.number}/presence", data={"snapshot": loaded, "csrf_token": token}
+    )
+    assert quiet.json == {"viewers": [], "changes": []}
+
+    other = app.test_client()
+    login(other, bob)
+    _page(other, ticket)  # Bob opens the ticket and sets its status
+    tickets.set_status(ticket.id, "pending", actor_id=bob.id)
+    session.commit()
+    busy = client.post(
+        f"/tickets/{ticket.number}/presence",
+        data={"snapshot": loaded, "csrf_token": token},
+        headers={"X-CSRFToken": token},
+    )
+    assert busy.json == {"viewers": ["Bob"], "changes": ["Bob changed the status to pending"]}
+    # The script sends the token as a header only.
+    header_only = client.post(
+        f"/tickets/{ticket.number}/presence",
+        data={"snapshot": loaded},
+        headers={"X-CSRFToken": token},
+    )
+    assert header_only.status_code == 200
+    assert client.post(f"/tickets/{ticket.number}/presence").status_code == 400
