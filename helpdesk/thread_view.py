@@ -70,11 +70,12 @@ def _with_inline_images(html: str, ticket: Ticket, message: Message, user: User)
 
 
 def _document(body: str) -> str:
-    """A whole document for the iframe: our frame stylesheet, no referrer."""
+    """A whole document for the iframe: our frame stylesheet, no referrer, and links that
+    open in a new tab (the frame itself may not navigate away from our site)."""
     stylesheet = html_entities.escape(url_for("static", filename="mail-frame.css"))
     return (
         '<!doctype html><html><head><meta charset="utf-8">'
-        '<meta name="referrer" content="no-referrer">'
+        '<meta name="referrer" content="no-referrer"><base target="_blank">'
         f'<link rel="stylesheet" href="{stylesheet}"></head><body>{body}</body></html>'
     )
 

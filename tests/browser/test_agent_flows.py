@@ -251,3 +251,23 @@ def test_a_canned_reply_is_inserted_at_the_cursor(context, live_server, scene):
         re.compile(rf"^Before\. Hello {first_name}, this is {world.agents[0].name}\.$")
     )
     assert page.url.endswith(f"/tickets/{world.tickets[0].number}")  # no reload: in place
+
+
+def test_a_link_in_a_mail_opens_in_a_new_tab(context, live_server, scene):
+    world = scene(agent_count=1, ticket_count=1)
+    target = f"{live_server.url}/static/mail-frame.css"
+    with live_server.app.app_context():
+        message = db.session.scalars(
+            sa.select(Message).where(Message.ticket_id == world.tickets[0].id)
+        ).one()
+        message.html = f'<p>See <a href="{target}">the programme</a>.</p>'
+        db.session.commit()
+        db.session.remove()
+    page = context.new_page()
+    log_in(page, live_server, world.agents[0].email)
+    page.goto(f"{live_server.url}/tickets/{world.tickets[0].number}")
+    page.get_by_text("Formatted mail (HTML)").click()
+    with context.expect_page() as opened:
+        page.frame_locator("iframe.mail-frame").get_by_role("link", name="the programme").click()
+    assert opened.value.url == target
+    assert page.url.endswith(f"/tickets/{world.tickets[0].number}")
