@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import sqlalchemy as sa
 
 from helpdesk import access, canned, collisions, mentions, presence, queues, replies
-from helpdesk.collisions import Change, Snapshot
+from helpdesk.collisions import Snapshot
 from helpdesk.extensions import db
 from helpdesk.models import AuditEvent, CannedReply, Committee, Ticket, TicketLink, User
 from helpdesk.thread_view import MessageView, thread
@@ -33,7 +33,7 @@ class TicketPageData:
     previous_number: int | None
     next_number: int | None
     showing_images: bool
-    changes: list[Change] = field(default_factory=list)
+    ping_seconds: int = presence.PING_SECONDS
 
 
 def build(user: User, ticket: Ticket, *, show_images_for: frozenset[int]) -> TicketPageData:

@@ -107,7 +107,7 @@
         }
       }).catch(function () { /* presence is a courtesy; the next ping tries again */ });
     };
-    window.setInterval(ping, 20000);
+    window.setInterval(ping, 1000 * Number(page.getAttribute("data-presence-seconds")));
   }
 
   // -- canned replies: insert at the cursor without reloading --------------------------

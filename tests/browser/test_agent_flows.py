@@ -113,6 +113,7 @@ def test_a_send_is_held_when_someone_else_changed_the_ticket(browser, live_serve
         log_in(page_a, live_server, ada.email)
         log_in(page_b, live_server, bruno.email)
         url = f"{live_server.url}/tickets/{ticket.number}"
+        page_a.clock.install()  # to run the presence timer on demand
         page_a.goto(url)
         page_b.goto(url)
         # Presence: Bruno's page knows Ada is here.
@@ -124,6 +125,14 @@ def test_a_send_is_held_when_someone_else_changed_the_ticket(browser, live_serve
         page_b.get_by_role("textbox", name="Internal note").fill("I phoned them, it is solved.")
         page_b.get_by_role("button", name="Add note").click()
         expect(page_b.get_by_text("Note added.")).to_be_visible()
+
+        # Ada's page hears of it at its next presence ping, before she sends.
+        enhanced(page_a)
+        page_a.clock.fast_forward("00:25")
+        expect(page_a.locator("#changed-banner")).to_contain_text(
+            f"Changed since you opened it: {bruno.name} added a note"
+        )
+        expect(page_a.locator("#presence")).to_have_text(f"Also viewing: {bruno.name}")
 
         before = live_server.outbox_files()
         outbound_before = _outbound_count(live_server)
