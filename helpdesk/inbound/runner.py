@@ -10,7 +10,9 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from collections.abc import Sequence
+from datetime import timedelta
 
 import sqlalchemy as sa
 from flask import Flask
@@ -24,8 +26,12 @@ from helpdesk.inbound.mailbox import FetchedMail, MailboxConfig
 from helpdesk.inbound.mailboxes import DatabaseCheckpoint, connection_config, record_health
 from helpdesk.inbound.watch import MailboxHealth, run_forever
 from helpdesk.models import Mailbox
+from helpdesk.outbound.transactional import requeue_unsent, sweep_stale_sending
 
 log = logging.getLogger(__name__)
+
+MAINTENANCE_INTERVAL = 300.0
+MAINTENANCE_AGE = timedelta(minutes=5)
 
 
 def mailbox_configs(names: Sequence[str] = ()) -> list[MailboxConfig]:
@@ -82,13 +88,34 @@ class AppHandler:
             self.handled += 1
 
 
+def recover_outbound(app: Flask, older_than: timedelta = MAINTENANCE_AGE) -> None:
+    """Deliver transactional mail a dead process left queued; flag abandoned hand-offs."""
+    with app.app_context():
+        requeued = requeue_unsent(older_than)
+        uncertain = sweep_stale_sending()
+        if requeued or uncertain:
+            log.info("%d queued mail(s) requeued, %d marked uncertain", requeued, uncertain)
+
+
 class AppHealth:
-    """Writes each mailbox's health and audits when a mailbox starts or stops failing."""
+    """Writes each mailbox's health and audits when a mailbox starts or stops failing.
+
+    It also recovers transactional mail now and then (acknowledgements of mail ingested
+    just before a crash), since a fetcher may be the only process running jobs inline.
+    """
 
     def __init__(self, app: Flask) -> None:
         self.app = app
+        self.lock = threading.Lock()
+        self.next_maintenance = time.monotonic() + MAINTENANCE_INTERVAL
 
     def __call__(self, report: MailboxHealth) -> None:
+        with self.lock:
+            due = time.monotonic() >= self.next_maintenance
+            if due:
+                self.next_maintenance = time.monotonic() + MAINTENANCE_INTERVAL
+        if due:
+            recover_outbound(self.app)
         with self.app.app_context():
             box = db.session.scalar(sa.select(Mailbox).where(Mailbox.name == report.mailbox))
             was_failing = box is not None and not box.healthy
@@ -107,6 +134,7 @@ class AppHealth:
 
 def fetch_all_once(app: Flask, configs: list[MailboxConfig], batch_size: int) -> bool:
     """Fetch every mailbox once (for cron). Returns False when any mailbox failed."""
+    recover_outbound(app, timedelta(0))
     checkpoint, handle, health = AppCheckpoint(app), AppHandler(app), AppHealth(app)
     ok = True
     for config in configs:
@@ -149,6 +177,8 @@ def watch(app: Flask, configs: list[MailboxConfig], batch_size: int) -> None:
         stop.set()
 
     previous = {s: signal.signal(s, request_stop) for s in (signal.SIGTERM, signal.SIGINT)}
+    # What a previous run left queued is delivered now (its process is gone).
+    recover_outbound(app, timedelta(0))
     try:
         run_forever(
             configs,
