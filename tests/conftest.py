@@ -30,7 +30,8 @@ TEST_PASSWORD = "correct horse battery staple"
 TEST_PASSWORD_HASH = generate_password_hash(TEST_PASSWORD, method="pbkdf2:sha256:1000")
 POSTGRES_SERVER = os.environ.get("HELPDESK_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432")
 REDIS_URL = os.environ.get("HELPDESK_TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
 
 # The developer's own settings must not leak into tests.
 for _variable in setting_variables():
@@ -235,6 +236,44 @@ def session(app: Flask):
 def client(app: Flask, session) -> FlaskClient:
     """A test client sharing the test's transaction."""
     return app.test_client()
+
+
+# -- really committed databases, for work done by other processes ---------------------------
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def committed_app(request, tmp_path):
+    """An app on its own, really committed database (for work done by other processes)."""
+    from flask_migrate import upgrade
+
+    from helpdesk import create_app
+    from helpdesk.extensions import db
+
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'committed.sqlite3'}"
+    else:
+        url = create_postgres_database("helpdesk_committed")
+    config = base_config(tmp_path, url)
+    application = create_app(config)
+    with application.app_context():
+        upgrade()
+    application.config["TEST_DATABASE"] = request.param
+    application.config["TEST_ENV"] = {
+        k: str(v) for k, v in config.items() if k.startswith("HELPDESK_")
+    }
+    yield application
+    with application.app_context():
+        db.session.remove()
+        db.engine.dispose()
+    if request.param == "postgresql":
+        drop_postgres_database(url)
+
+
+def helpdesk_env(app: Flask, **extra: str) -> dict[str, str]:
+    """The environment a `helpdesk` subprocess needs to work on ``app``'s database."""
+    env = {k: v for k, v in os.environ.items() if k not in setting_variables()}
+    env.update(app.config["TEST_ENV"], PYTHONPATH=str(ROOT), **extra)
+    return env
 
 
 # -- factories ----------------------------------------------------------------------------

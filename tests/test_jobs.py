@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -10,20 +9,13 @@ from pathlib import Path
 import pytest
 import redis
 import sqlalchemy as sa
-from flask_migrate import upgrade
 from rq import Queue, SimpleWorker
 
-from helpdesk import create_app
 from helpdesk.extensions import db
 from helpdesk.jobs import QUEUES, enqueue, job, pending_jobs, set_worker_app
 from helpdesk.models import JobFailure, Message, User
 from tests import job_fixtures
-from tests.conftest import (
-    REDIS_URL,
-    base_config,
-    create_postgres_database,
-    drop_postgres_database,
-)
+from tests.conftest import REDIS_URL, helpdesk_env
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -138,34 +130,10 @@ def test_with_redis_a_rollback_queues_nothing(session, make_ticket, make_user, r
     assert all(Queue(q, connection=redis_queue).count == 0 for q in QUEUES)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def committed_app(request, tmp_path):
-    """An app on its own, really committed database (for work done by other processes)."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'committed.sqlite3'}"
-    else:
-        url = create_postgres_database("helpdesk_committed")
-    config = base_config(tmp_path, url)
-    application = create_app(config)
-    with application.app_context():
-        upgrade()
-    application.config["TEST_ENV"] = {
-        k: str(v) for k, v in config.items() if k.startswith("HELPDESK_")
-    }
-    yield application
-    with application.app_context():
-        db.session.remove()
-        db.engine.dispose()
-    if request.param == "postgresql":
-        drop_postgres_database(url)
-
-
-def _worker(env: dict, *queues: str) -> subprocess.CompletedProcess:
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("HELPDESK_")}
-    full_env.update(env, HELPDESK_REDIS_URL=REDIS_URL, PYTHONPATH=str(ROOT))
+def _worker(app, *queues: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [str(Path(sys.executable).with_name("helpdesk")), "worker", "--burst", *queues],
-        env=full_env,
+        env=helpdesk_env(app, HELPDESK_REDIS_URL=REDIS_URL),
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -190,7 +158,7 @@ def test_helpdesk_worker_runs_jobs_and_records_final_failures(committed_app):
         db.session.commit()
         ticket_id, author_id = ticket.id, author.id
 
-    result = _worker(committed_app.config["TEST_ENV"], "default")
+    result = _worker(committed_app, "default")
     assert result.returncode == 0, result.stderr
 
     with committed_app.app_context():
@@ -204,6 +172,6 @@ def test_helpdesk_worker_runs_jobs_and_records_final_failures(committed_app):
 
 
 def test_helpdesk_worker_refuses_unknown_queues(committed_app):
-    result = _worker(committed_app.config["TEST_ENV"], "emails")
+    result = _worker(committed_app, "emails")
     assert result.returncode == 2
     assert "unknown queue(s) emails" in result.stderr

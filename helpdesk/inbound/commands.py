@@ -112,8 +112,8 @@ def mailbox_list() -> None:
 @mailbox.command("test")
 @click.argument("name")
 def mailbox_test(name: str) -> None:
-    """Log in to mailbox NAME and list its folders."""
-    from helpdesk.inbound.imap import test_mailbox
+    """Log in to mailbox NAME, list its folders and check its configuration."""
+    from helpdesk.inbound.mailbox_check import check_mailbox
     from helpdesk.inbound.mailboxes import connection_config, get_mailbox
 
     try:
@@ -121,10 +121,42 @@ def mailbox_test(name: str) -> None:
     except ServiceError as e:
         raise _fail(e) from None
     try:
-        folders = test_mailbox(config)
+        check = check_mailbox(config)
     except Exception as error:
+        # Whatever went wrong (DNS, TLS, login, token) is the answer to the test.
         raise click.ClickException(f"{name}: {error}") from None
-    click.echo(f"{name}: login ok; folders: {', '.join(folders)}")
+    push = "IDLE (push)" if check.idle else "no IDLE (polling)"
+    click.echo(f"{name}: login ok; {push}; folders: {', '.join(check.folders)}")
+    for problem in check.problems:
+        click.echo(f"{name}: problem: {problem}", err=True)
+    if not check.ok:
+        raise SystemExit(1)
+
+
+@click.command("fetch-mail")
+@click.option("--once", is_flag=True, help="Fetch every mailbox once and exit (for cron).")
+@click.option("--mailbox", "names", multiple=True, help="Only this mailbox; repeatable.")
+@click.option("--batch-size", default=100, show_default=True, type=click.IntRange(1, 1000))
+def fetch_mail(once: bool, names: tuple[str, ...], batch_size: int) -> None:
+    """Fetch mail from the configured mailboxes into tickets (runs until stopped)."""
+    from flask import current_app
+
+    from helpdesk.inbound import runner
+
+    try:
+        configs = runner.mailbox_configs(names)
+    except LookupError as error:
+        raise click.ClickException(str(error)) from None
+    if not configs:
+        raise click.ClickException("no enabled mailboxes (helpdesk mailbox add ...)")
+    db.session.remove()
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    if once:
+        if not runner.fetch_all_once(app, configs, batch_size):
+            raise SystemExit(1)
+        return
+    click.echo(f"watching {', '.join(c.name for c in configs)}")
+    runner.watch(app, configs, batch_size)
 
 
 def _read_sources(paths: tuple[str, ...]) -> Iterator[tuple[str, bytes]]:
@@ -271,4 +303,4 @@ def tickets_export() -> None:
         click.echo(line)
 
 
-COMMANDS = [mailbox, ingest_file, quarantine, route_test, tickets_group]
+COMMANDS = [mailbox, fetch_mail, ingest_file, quarantine, route_test, tickets_group]

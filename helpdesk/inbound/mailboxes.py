@@ -31,13 +31,14 @@ class OAuth2Secrets:
 
 
 def check_after_import(value: str) -> str:
-    """Validate an after-import action: leave, flag, or move:FOLDER."""
-    value = value.strip()
-    if value in ("leave", "flag"):
-        return value
-    if value.startswith("move:") and value[5:].strip():
-        return "move:" + value[5:].strip()
-    raise ServiceError("after-import must be leave, flag or move:FOLDER", field="after_import")
+    """Validate an after-import action: leave, flag[:KEYWORD] or move:FOLDER."""
+    from helpdesk.inbound.mailbox import parse_after_import
+
+    try:
+        parse_after_import(value.strip())
+    except ValueError as error:
+        raise ServiceError(str(error), field="after_import") from None
+    return value.strip()
 
 
 def add_mailbox(
@@ -102,7 +103,8 @@ def get_mailbox(name: str) -> Mailbox:
 
 def connection_config(mailbox: Mailbox):
     """The IMAP layer's configuration for a mailbox, secrets decrypted."""
-    from helpdesk.inbound.imap import MailboxConfig, OAuth2Config
+    from helpdesk.inbound.mailbox import MailboxConfig
+    from helpdesk.inbound.oauth2 import OAuth2Config
 
     oauth2 = None
     if mailbox.oauth2_client_id:

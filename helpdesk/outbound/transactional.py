@@ -208,13 +208,18 @@ def sweep_stale_sending() -> int:
     return stale
 
 
-def requeue_unsent() -> int:
-    """Queue delivery again for rows still queued (e.g. Redis was down at commit time)."""
+def requeue_unsent(older_than: timedelta = timedelta(minutes=5)) -> int:
+    """Queue delivery again for rows still queued (a process died between its commit and
+    the delivery job, or Redis was down at commit time).
+
+    Safe to run at any time: delivery claims a row atomically, so a row whose first job
+    is still on its way is delivered once whichever job comes first.
+    """
     ids = list(
         db.session.scalars(
             sa.select(OutboundMessage.id).where(
                 OutboundMessage.status == OutboundStatus.QUEUED,
-                OutboundMessage.created_at < utcnow() - timedelta(minutes=5),
+                OutboundMessage.created_at <= utcnow() - older_than,
             )
         )
     )

@@ -1,0 +1,193 @@
+"""Running the IMAP fetcher against the database: mailboxes, handler, watermarks, health.
+
+The fetch layer (helpdesk.inbound.fetch/watch) knows nothing of the app; here each call it
+makes (handle a mail, read or advance a watermark, report health) runs in its own app
+context with its own database session, so the per-mailbox threads never share one.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from collections.abc import Sequence
+from datetime import timedelta
+
+import sqlalchemy as sa
+from flask import Flask
+
+from helpdesk import audit
+from helpdesk.extensions import db
+from helpdesk.inbound.fetch import FetchIncomplete, fetch_once
+from helpdesk.inbound.imap import ImapError
+from helpdesk.inbound.ingest import Source, ingest
+from helpdesk.inbound.mailbox import FetchedMail, MailboxConfig
+from helpdesk.inbound.mailboxes import DatabaseCheckpoint, connection_config, record_health
+from helpdesk.inbound.watch import MailboxHealth, run_forever
+from helpdesk.models import Mailbox
+from helpdesk.outbound.transactional import requeue_unsent, sweep_stale_sending
+
+log = logging.getLogger(__name__)
+
+MAINTENANCE_INTERVAL = 300.0
+MAINTENANCE_AGE = timedelta(minutes=5)
+
+
+def mailbox_configs(names: Sequence[str] = ()) -> list[MailboxConfig]:
+    """Configurations of the enabled mailboxes (all, or those named)."""
+    stmt = sa.select(Mailbox).where(Mailbox.enabled.is_(True)).order_by(Mailbox.name)
+    if names:
+        stmt = stmt.where(Mailbox.name.in_([n.lower() for n in names]))
+    boxes = list(db.session.scalars(stmt))
+    missing = {n.lower() for n in names} - {b.name for b in boxes}
+    if missing:
+        raise LookupError(f"no enabled mailbox {', '.join(sorted(missing))}")
+    return [connection_config(box) for box in boxes]
+
+
+class AppCheckpoint:
+    """The database watermarks, callable from the fetcher's threads."""
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+        self.store = DatabaseCheckpoint()
+
+    def get(self, mailbox: str, folder: str) -> tuple[int, int] | None:
+        """The folder's (UIDVALIDITY, last UID)."""
+        with self.app.app_context():
+            return self.store.get(mailbox, folder)
+
+    def advance(self, mailbox: str, folder: str, uidvalidity: int, uid: int) -> None:
+        """Move the folder's watermark forward."""
+        with self.app.app_context():
+            self.store.advance(mailbox, folder, uidvalidity, uid)
+
+
+class AppHandler:
+    """Runs each fetched mail through the ingest pipeline in its own app context."""
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+        self.lock = threading.Lock()
+        self.handled = 0
+
+    def __call__(self, mail: FetchedMail) -> None:
+        source = Source(
+            f"{mail.mailbox}/{mail.folder} UID {mail.uid}",
+            mail.mailbox,
+            mail.folder,
+            mail.uidvalidity,
+            mail.uid,
+        )
+        with self.app.app_context():
+            # Raises only when the mail could not be stored (database down): the fetcher
+            # then keeps its watermark and offers the mail again later.
+            ingest(mail.raw, source)
+        with self.lock:
+            self.handled += 1
+
+
+def recover_outbound(app: Flask, older_than: timedelta = MAINTENANCE_AGE) -> None:
+    """Deliver transactional mail a dead process left queued; flag abandoned hand-offs."""
+    with app.app_context():
+        requeued = requeue_unsent(older_than)
+        uncertain = sweep_stale_sending()
+        if requeued or uncertain:
+            log.info("%d queued mail(s) requeued, %d marked uncertain", requeued, uncertain)
+
+
+class AppHealth:
+    """Writes each mailbox's health and audits when a mailbox starts or stops failing.
+
+    It also recovers transactional mail now and then (acknowledgements of mail ingested
+    just before a crash), since a fetcher may be the only process running jobs inline.
+    """
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+        self.lock = threading.Lock()
+        self.next_maintenance = time.monotonic() + MAINTENANCE_INTERVAL
+
+    def __call__(self, report: MailboxHealth) -> None:
+        with self.lock:
+            due = time.monotonic() >= self.next_maintenance
+            if due:
+                self.next_maintenance = time.monotonic() + MAINTENANCE_INTERVAL
+        if due:
+            recover_outbound(self.app)
+        with self.app.app_context():
+            box = db.session.scalar(sa.select(Mailbox).where(Mailbox.name == report.mailbox))
+            was_failing = box is not None and not box.healthy
+            record_health(report.mailbox, ok=report.ok, error=report.last_error, at=report.at)
+            if not report.ok and not was_failing:
+                log.error("mailbox %s is failing: %s", report.mailbox, report.last_error)
+                audit.record(
+                    "mailbox.failing", mailbox=report.mailbox, error=(report.last_error or "")[:500]
+                )
+                db.session.commit()
+            elif report.ok and was_failing:
+                log.warning("mailbox %s works again", report.mailbox)
+                audit.record("mailbox.recovered", mailbox=report.mailbox)
+                db.session.commit()
+
+
+def fetch_all_once(app: Flask, configs: list[MailboxConfig], batch_size: int) -> bool:
+    """Fetch every mailbox once (for cron). Returns False when any mailbox failed."""
+    recover_outbound(app, timedelta(0))
+    checkpoint, handle, health = AppCheckpoint(app), AppHandler(app), AppHealth(app)
+    ok = True
+    for config in configs:
+        try:
+            count = fetch_once(config, checkpoint, handle, batch_size=batch_size)
+        except (FetchIncomplete, ImapError, OSError) as error:
+            ok = False
+            log.error("mailbox %s: %s", config.name, error)
+            health(_report(config.name, ok=False, error=str(error)))
+            continue
+        log.info("mailbox %s: %d mail(s) handled", config.name, count)
+        health(_report(config.name, ok=True, error=None))
+    return ok
+
+
+def _report(name: str, *, ok: bool, error: str | None) -> MailboxHealth:
+    from helpdesk.database import utcnow
+
+    now = utcnow()
+    return MailboxHealth(
+        mailbox=name,
+        ok=ok,
+        at=now,
+        last_success=now if ok else None,
+        last_error=error,
+        last_error_at=None if ok else now,
+        lag_seconds=0.0,
+        consecutive_failures=0 if ok else 1,
+        handled=0,
+        idle=None,
+    )
+
+
+def watch(app: Flask, configs: list[MailboxConfig], batch_size: int) -> None:
+    """Fetch and wait for new mail until SIGTERM or SIGINT."""
+    stop = threading.Event()
+
+    def request_stop(signum, _frame) -> None:
+        log.info("stopping on signal %d", signum)
+        stop.set()
+
+    previous = {s: signal.signal(s, request_stop) for s in (signal.SIGTERM, signal.SIGINT)}
+    # What a previous run left queued is delivered now (its process is gone).
+    recover_outbound(app, timedelta(0))
+    try:
+        run_forever(
+            configs,
+            AppCheckpoint(app),
+            AppHandler(app),
+            stop,
+            AppHealth(app),
+            batch_size=batch_size,
+        )
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
