@@ -58,6 +58,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-n", type=int, default=2000, help="mails to ingest (default 2000)")
     parser.add_argument("--batch-size", type=int, default=100)
+    parser.add_argument("--workers", type=int, default=2, help="ingest processes (default 2)")
     args = parser.parse_args()
 
     from flask_migrate import upgrade
@@ -100,7 +101,7 @@ def main() -> None:
                 configs = runner.mailbox_configs()
                 db.session.remove()
             started = time.perf_counter()
-            ok = runner.fetch_all_once(app, configs, args.batch_size)
+            ok = runner.fetch_all_once(app, configs, args.batch_size, args.workers)
             elapsed = time.perf_counter() - started
             with app.app_context():
                 from helpdesk.models import InboundReceipt, QuarantinedMail, RawMail
@@ -115,7 +116,10 @@ def main() -> None:
         parse_only = parse_only_rate(sample)
         print(f"mails: {len(sample)} ({sum(map(len, sample)) / 1e6:.1f} MB), fetch ok: {ok}")
         print(f"stored raw: {stored}, receipts: {receipts}, quarantined: {quarantined}")
-        print(f"end to end (IMAP fetch + ingest into PostgreSQL): {end_to_end:.0f} messages/s")
+        print(
+            f"end to end (IMAP fetch + ingest into PostgreSQL, {args.workers} ingest "
+            f"process(es)): {end_to_end:.0f} messages/s"
+        )
         print(f"parse only (mail-parser alone, same bytes): {parse_only:.0f} messages/s")
         print(f"ratio: {end_to_end / parse_only:.2f}")
     finally:

@@ -132,10 +132,32 @@ class AppHealth:
                 db.session.commit()
 
 
-def fetch_all_once(app: Flask, configs: list[MailboxConfig], batch_size: int) -> bool:
+def make_handler(app: Flask, workers: int):
+    """The fetch handler: in this process, or spread over ``workers`` processes."""
+    if workers <= 1:
+        return AppHandler(app)
+    from helpdesk.inbound.parallel import ParallelIngester
+
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        log.warning("SQLite takes one writer at a time: --workers helps little there")
+    return ParallelIngester(app.extensions["helpdesk_config"], workers)
+
+
+def fetch_all_once(
+    app: Flask, configs: list[MailboxConfig], batch_size: int, workers: int = 1
+) -> bool:
     """Fetch every mailbox once (for cron). Returns False when any mailbox failed."""
     recover_outbound(app, timedelta(0))
-    checkpoint, handle, health = AppCheckpoint(app), AppHandler(app), AppHealth(app)
+    handle = make_handler(app, workers)
+    try:
+        return _fetch_each(app, configs, batch_size, handle)
+    finally:
+        if hasattr(handle, "close"):
+            handle.close()
+
+
+def _fetch_each(app: Flask, configs: list[MailboxConfig], batch_size: int, handle) -> bool:
+    checkpoint, health = AppCheckpoint(app), AppHealth(app)
     ok = True
     for config in configs:
         try:
@@ -168,9 +190,10 @@ def _report(name: str, *, ok: bool, error: str | None) -> MailboxHealth:
     )
 
 
-def watch(app: Flask, configs: list[MailboxConfig], batch_size: int) -> None:
+def watch(app: Flask, configs: list[MailboxConfig], batch_size: int, workers: int = 1) -> None:
     """Fetch and wait for new mail until SIGTERM or SIGINT."""
     stop = threading.Event()
+    handle = make_handler(app, workers)
 
     def request_stop(signum, _frame) -> None:
         log.info("stopping on signal %d", signum)
@@ -183,7 +206,7 @@ def watch(app: Flask, configs: list[MailboxConfig], batch_size: int) -> None:
         run_forever(
             configs,
             AppCheckpoint(app),
-            AppHandler(app),
+            handle,
             stop,
             AppHealth(app),
             batch_size=batch_size,
@@ -191,3 +214,5 @@ def watch(app: Flask, configs: list[MailboxConfig], batch_size: int) -> None:
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+        if hasattr(handle, "close"):
+            handle.close()
