@@ -17,8 +17,9 @@ The contract with the handler (``handle(mail)``):
   method returning, per mail, None or the exception it failed with), e.g. to ingest in
   several processes; the watermark then advances after the batch, with the same rule.
 
-The watermark advances mail by mail, right after ``handle`` returns, so a connection cut
-mid-fetch never offers a handled mail twice. The after-import action (flag, move) runs
+The watermark advances once per batch, after ``handle`` returned for each of its mails,
+so a connection cut mid-fetch offers again at most the mails of the batch in hand (the
+handler's dedupe recognises them). The after-import action (flag, move) runs
 per batch after the watermark; when the connection breaks before it is applied, the
 fetcher keeps the UIDs and applies the action first thing on the next connection.
 """
@@ -236,6 +237,7 @@ class MailboxFetcher:
         }
         errors = self._run_handler(list(fetched.values()))
         done: list[int] = []
+        advance_to: int | None = None
         for uid in batch:
             if uid not in fetched:
                 log.info("mailbox %s folder %r: UID %d vanished", name, folder, uid)
@@ -254,7 +256,9 @@ class MailboxFetcher:
                 self._handled += 1
                 done.append(uid)
             if not progress.blocked:
-                self.checkpoint.advance(name, folder, uidvalidity, uid)
+                advance_to = uid
+        if advance_to is not None:
+            self.checkpoint.advance(name, folder, uidvalidity, advance_to)
         self._after_import(session, folder, uidvalidity, done)
 
     def _run_handler(self, mails: list[FetchedMail]) -> dict[int, BaseException]:

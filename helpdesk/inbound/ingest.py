@@ -71,12 +71,20 @@ def _is_database_outage(error: BaseException) -> bool:
     return isinstance(error, DBAPIError) and not isinstance(error, IntegrityError)
 
 
-def ingest(raw: bytes, source: Source) -> IngestResult:
-    """Run one mail through the pipeline and commit; quarantine it when it cannot be handled."""
-    sha256 = raw_mail_store().put(raw)
+def ingest(raw: bytes, source: Source, *, durable: bool = True) -> IngestResult:
+    """Run one mail through the pipeline and commit; quarantine it when it cannot be handled.
+
+    ``durable=False`` is for batch callers (the fetcher): the raw file is not flushed and
+    PostgreSQL does not wait for the commit to reach the disk. The caller must call
+    :func:`make_durable` before it treats the batch as done (advances its watermark);
+    until then a crash loses at most work that will be fetched and done again.
+    """
+    sha256 = raw_mail_store().put(raw, durable=durable)
     stage = _Stage()
     for attempt in (1, 2):
         try:
+            if not durable:
+                _commit_asynchronously()
             result = _ingest(raw, sha256, source, stage)
             db.session.commit()
             return result
@@ -95,6 +103,23 @@ def ingest(raw: bytes, source: Source) -> IngestResult:
             )
             return quarantine(raw, sha256, source, stage.name, error)
     raise AssertionError("unreachable")
+
+
+def _commit_asynchronously() -> None:
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(sa.text("SET LOCAL synchronous_commit TO OFF"))
+
+
+def make_durable() -> None:
+    """Flush what batch ingestion left unflushed: raw files, and PostgreSQL's log.
+
+    A synchronous commit waits for the write-ahead log up to itself, so it also covers
+    every asynchronous commit before it.
+    """
+    raw_mail_store().sync()
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(sa.text("SELECT txid_current()"))
+    db.session.commit()
 
 
 def _raw_row(sha256: str, size: int) -> int:

@@ -18,6 +18,9 @@ from concurrent.futures import ProcessPoolExecutor
 from email.utils import getaddresses
 from typing import Any
 
+from flask import Flask
+
+from helpdesk.inbound.ingest import make_durable
 from helpdesk.inbound.mailbox import FetchedMail
 
 log = logging.getLogger(__name__)
@@ -83,17 +86,19 @@ def _start_worker(config: Mapping[str, Any]) -> None:
 
 def _ingest_group(items: list[tuple[bytes, tuple]]) -> list[str | None]:
     """Ingest mails in order; per mail None, or the error that kept it from being stored."""
+    from helpdesk.extensions import db
     from helpdesk.inbound.ingest import Source, ingest
 
     results: list[str | None] = []
     with _worker_app.app_context():
         for raw, source in items:
             try:
-                ingest(raw, Source(*source))
+                ingest(raw, Source(*source), durable=False)
                 results.append(None)
             except Exception as error:
                 # Only failures to store (database down) get here; the fetcher retries.
                 log.exception("ingesting %s failed", source[0])
+                db.session.rollback()
                 results.append(f"{type(error).__name__}: {error}")
     return results
 
@@ -105,15 +110,16 @@ class HandleFailed(Exception):
 class ParallelIngester:
     """A fetch handler that ingests each batch in ``workers`` processes."""
 
-    def __init__(self, config: Mapping[str, Any], workers: int) -> None:
+    def __init__(self, app: Flask, workers: int) -> None:
         if workers < 2:
             raise ValueError("use the plain handler for a single process")
+        self.app = app
         # Spawned, not forked: the fetcher runs threads, and a fork copies their locks.
         self.pool = ProcessPoolExecutor(
             max_workers=workers,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_start_worker,
-            initargs=(dict(config),),
+            initargs=(dict(app.extensions["helpdesk_config"]),),
         )
         self.workers = workers
 
@@ -138,6 +144,8 @@ class ParallelIngester:
                 outcomes = [f"{type(error).__name__}: {error}"] * len(share)
             for index, outcome in zip(share, outcomes, strict=True):
                 results[index] = HandleFailed(outcome) if outcome else None
+        with self.app.app_context():
+            make_durable()
         return results
 
     def __call__(self, mail: FetchedMail) -> None:

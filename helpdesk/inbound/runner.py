@@ -21,7 +21,7 @@ from helpdesk import audit
 from helpdesk.extensions import db
 from helpdesk.inbound.fetch import FetchIncomplete, fetch_once
 from helpdesk.inbound.imap import ImapError
-from helpdesk.inbound.ingest import Source, ingest
+from helpdesk.inbound.ingest import Source, ingest, make_durable
 from helpdesk.inbound.mailbox import FetchedMail, MailboxConfig
 from helpdesk.inbound.mailboxes import DatabaseCheckpoint, connection_config, record_health
 from helpdesk.inbound.watch import MailboxHealth, run_forever
@@ -64,28 +64,41 @@ class AppCheckpoint:
             self.store.advance(mailbox, folder, uidvalidity, uid)
 
 
+def _source(mail: FetchedMail) -> Source:
+    return Source(
+        f"{mail.mailbox}/{mail.folder} UID {mail.uid}",
+        mail.mailbox,
+        mail.folder,
+        mail.uidvalidity,
+        mail.uid,
+    )
+
+
 class AppHandler:
-    """Runs each fetched mail through the ingest pipeline in its own app context."""
+    """Runs fetched mail through the ingest pipeline, each mail in its own transaction."""
 
     def __init__(self, app: Flask) -> None:
         self.app = app
-        self.lock = threading.Lock()
-        self.handled = 0
 
     def __call__(self, mail: FetchedMail) -> None:
-        source = Source(
-            f"{mail.mailbox}/{mail.folder} UID {mail.uid}",
-            mail.mailbox,
-            mail.folder,
-            mail.uidvalidity,
-            mail.uid,
-        )
+        """Ingest one mail durably. Raises only when it could not be stored (database
+        down): the fetcher then keeps its watermark and offers the mail again later."""
         with self.app.app_context():
-            # Raises only when the mail could not be stored (database down): the fetcher
-            # then keeps its watermark and offers the mail again later.
-            ingest(mail.raw, source)
-        with self.lock:
-            self.handled += 1
+            ingest(mail.raw, _source(mail))
+
+    def handle_batch(self, mails: list[FetchedMail]) -> list[BaseException | None]:
+        """Ingest a batch, flushing to disk once at the end rather than once per mail."""
+        results: list[BaseException | None] = []
+        with self.app.app_context():
+            for mail in mails:
+                try:
+                    ingest(mail.raw, _source(mail), durable=False)
+                    results.append(None)
+                except Exception as error:
+                    db.session.rollback()
+                    results.append(error)
+            make_durable()
+        return results
 
 
 def recover_outbound(app: Flask, older_than: timedelta = MAINTENANCE_AGE) -> None:
@@ -140,7 +153,7 @@ def make_handler(app: Flask, workers: int):
 
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         log.warning("SQLite takes one writer at a time: --workers helps little there")
-    return ParallelIngester(app.extensions["helpdesk_config"], workers)
+    return ParallelIngester(app, workers)
 
 
 def fetch_all_once(
