@@ -50,6 +50,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     _configure(app, settings, instance)
     app.config.update({k: v for k, v in overrides.items() if k not in variables})
 
+    # Kept so that worker processes (parallel ingest) can build the same app.
+    app.extensions["helpdesk_config"] = overrides
     _init_extensions(app)
     _register_blueprints(app)
     from helpdesk.cli import register_commands

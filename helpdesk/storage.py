@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import os
 import secrets
+import sys
+from functools import cache
 from pathlib import Path
 
 from flask import current_app
@@ -29,21 +31,35 @@ class ContentStore:
         """Absolute path of the file holding ``sha256``."""
         return self.root / self.key_for(sha256)
 
-    def put(self, data: bytes) -> str:
-        """Store ``data`` (unless present) and return its SHA-256."""
+    def put(self, data: bytes, *, durable: bool = True) -> str:
+        """Store ``data`` (unless present) and return its SHA-256.
+
+        ``durable=False`` leaves flushing to the disk to a later :meth:`sync`, for callers
+        that store many files and make them durable together.
+        """
         sha256 = hashlib.sha256(data).hexdigest()
         target = self.path(sha256)
-        if target.exists() and target.stat().st_size == len(data):
-            return sha256
+        try:
+            if target.stat().st_size == len(data):
+                return sha256
+        except FileNotFoundError:
+            pass
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(f".{sha256}.{os.getpid()}.{secrets.token_hex(4)}")
         with open(tmp, "wb") as fh:
             fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
+            if durable:
+                fh.flush()
+                os.fsync(fh.fileno())
         os.replace(tmp, target)
-        _fsync_directory(target.parent)
+        if durable:
+            _fsync_directory(target.parent)
         return sha256
+
+    def sync(self) -> None:
+        """Make everything stored so far durable (one flush of the store's filesystem)."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        _syncfs(self.root)
 
     def get(self, sha256: str) -> bytes:
         """The bytes stored under ``sha256``; raises FileNotFoundError when absent."""
@@ -61,6 +77,32 @@ def _fsync_directory(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _syncfs(path: Path) -> None:
+    """Flush the filesystem holding ``path`` (Linux syncfs; a full sync elsewhere)."""
+    syncfs = _libc_syncfs()
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        if syncfs is not None and syncfs(fd) == 0:
+            return
+        os.sync()
+    finally:
+        os.close(fd)
+
+
+@cache
+def _libc_syncfs():
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        return libc.syncfs
+    except (OSError, AttributeError):
+        return None
 
 
 def raw_mail_store() -> ContentStore:

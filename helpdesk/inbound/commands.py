@@ -137,7 +137,14 @@ def mailbox_test(name: str) -> None:
 @click.option("--once", is_flag=True, help="Fetch every mailbox once and exit (for cron).")
 @click.option("--mailbox", "names", multiple=True, help="Only this mailbox; repeatable.")
 @click.option("--batch-size", default=100, show_default=True, type=click.IntRange(1, 1000))
-def fetch_mail(once: bool, names: tuple[str, ...], batch_size: int) -> None:
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Processes that ingest each batch (PostgreSQL; about one per core).",
+)
+def fetch_mail(once: bool, names: tuple[str, ...], batch_size: int, workers: int) -> None:
     """Fetch mail from the configured mailboxes into tickets (runs until stopped)."""
     from flask import current_app
 
@@ -152,11 +159,11 @@ def fetch_mail(once: bool, names: tuple[str, ...], batch_size: int) -> None:
     db.session.remove()
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     if once:
-        if not runner.fetch_all_once(app, configs, batch_size):
+        if not runner.fetch_all_once(app, configs, batch_size, workers):
             raise SystemExit(1)
         return
     click.echo(f"watching {', '.join(c.name for c in configs)}")
-    runner.watch(app, configs, batch_size)
+    runner.watch(app, configs, batch_size, workers)
 
 
 def _read_sources(paths: tuple[str, ...]) -> Iterator[tuple[str, bytes]]:

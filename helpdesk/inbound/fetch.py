@@ -13,9 +13,13 @@ The contract with the handler (``handle(mail)``):
 - At the end of a pass with such failures, :class:`FetchIncomplete` is raised, listing
   each failed mail and the number handled; the watch loop reports it as the mailbox's
   health and retries after a back-off.
+- A handler may also take a whole fetched batch at once (a ``handle_batch(mails)``
+  method returning, per mail, None or the exception it failed with), e.g. to ingest in
+  several processes; the watermark then advances after the batch, with the same rule.
 
-The watermark advances mail by mail, right after ``handle`` returns, so a connection cut
-mid-fetch never offers a handled mail twice. The after-import action (flag, move) runs
+The watermark advances once per batch, after ``handle`` returned for each of its mails,
+so a connection cut mid-fetch offers again at most the mails of the batch in hand (the
+handler's dedupe recognises them). The after-import action (flag, move) runs
 per batch after the watermark; when the connection breaks before it is applied, the
 fetcher keeps the UIDs and applies the action first thing on the next connection.
 """
@@ -226,26 +230,50 @@ class MailboxFetcher:
     def _handle_batch(self, session: ImapSession, batch: list[int], progress: _FolderPass) -> None:
         name, folder, uidvalidity = self.config.name, progress.folder, progress.uidvalidity
         mails = session.fetch(batch)
+        fetched = {
+            uid: FetchedMail(name, folder, uidvalidity, uid, mails[uid])
+            for uid in batch
+            if uid in mails
+        }
+        errors = self._run_handler(list(fetched.values()))
         done: list[int] = []
+        advance_to: int | None = None
         for uid in batch:
-            raw = mails.get(uid)
-            if raw is None:
+            if uid not in fetched:
                 log.info("mailbox %s folder %r: UID %d vanished", name, folder, uid)
+            elif (error := errors.get(uid)) is not None:
+                log.error(
+                    "mailbox %s folder %r: handling UID %d failed",
+                    name,
+                    folder,
+                    uid,
+                    exc_info=error,
+                )
+                progress.failures.append(HandleFailure(name, folder, uidvalidity, uid, repr(error)))
+                progress.blocked = True
+                continue
             else:
-                try:
-                    self.handle(FetchedMail(name, folder, uidvalidity, uid, raw))
-                except Exception as error:
-                    log.exception("mailbox %s folder %r: handling UID %d failed", name, folder, uid)
-                    progress.failures.append(
-                        HandleFailure(name, folder, uidvalidity, uid, repr(error))
-                    )
-                    progress.blocked = True
-                    continue
                 self._handled += 1
                 done.append(uid)
             if not progress.blocked:
-                self.checkpoint.advance(name, folder, uidvalidity, uid)
+                advance_to = uid
+        if advance_to is not None:
+            self.checkpoint.advance(name, folder, uidvalidity, advance_to)
         self._after_import(session, folder, uidvalidity, done)
+
+    def _run_handler(self, mails: list[FetchedMail]) -> dict[int, BaseException]:
+        """Hand the batch to the handler; the exceptions of the mails that failed, by UID."""
+        handle_batch = getattr(self.handle, "handle_batch", None)
+        if handle_batch is not None:
+            results = handle_batch(mails)
+            return {m.uid: e for m, e in zip(mails, results, strict=True) if e is not None}
+        errors: dict[int, BaseException] = {}
+        for mail in mails:
+            try:
+                self.handle(mail)
+            except Exception as error:
+                errors[mail.uid] = error
+        return errors
 
     def _after_import(
         self, session: ImapSession, folder: str, uidvalidity: int, uids: list[int]

@@ -71,12 +71,20 @@ def _is_database_outage(error: BaseException) -> bool:
     return isinstance(error, DBAPIError) and not isinstance(error, IntegrityError)
 
 
-def ingest(raw: bytes, source: Source) -> IngestResult:
-    """Run one mail through the pipeline and commit; quarantine it when it cannot be handled."""
-    sha256 = raw_mail_store().put(raw)
+def ingest(raw: bytes, source: Source, *, durable: bool = True) -> IngestResult:
+    """Run one mail through the pipeline and commit; quarantine it when it cannot be handled.
+
+    ``durable=False`` is for batch callers (the fetcher): the raw file is not flushed and
+    PostgreSQL does not wait for the commit to reach the disk. The caller must call
+    :func:`make_durable` before it treats the batch as done (advances its watermark);
+    until then a crash loses at most work that will be fetched and done again.
+    """
+    sha256 = raw_mail_store().put(raw, durable=durable)
     stage = _Stage()
     for attempt in (1, 2):
         try:
+            if not durable:
+                _commit_asynchronously()
             result = _ingest(raw, sha256, source, stage)
             db.session.commit()
             return result
@@ -97,30 +105,48 @@ def ingest(raw: bytes, source: Source) -> IngestResult:
     raise AssertionError("unreachable")
 
 
-def _raw_row(sha256: str, size: int) -> RawMail:
+def _commit_asynchronously() -> None:
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(sa.text("SET LOCAL synchronous_commit TO OFF"))
+
+
+def make_durable() -> None:
+    """Flush what batch ingestion left unflushed: raw files, and PostgreSQL's log.
+
+    A synchronous commit waits for the write-ahead log up to itself, so it also covers
+    every asynchronous commit before it.
+    """
+    raw_mail_store().sync()
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(sa.text("SELECT txid_current()"))
+    db.session.commit()
+
+
+def _raw_row(sha256: str, size: int) -> int:
+    """The id of the raw mail row for ``sha256``, inserted if new (one round trip)."""
     insert = pg_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    db.session.execute(
-        insert(RawMail)
-        .values(sha256=sha256, size=size, created_at=utcnow())
-        .on_conflict_do_nothing()
-    )
-    return db.session.scalars(sa.select(RawMail).where(RawMail.sha256 == sha256)).one()
+    statement = insert(RawMail).values(sha256=sha256, size=size, created_at=utcnow())
+    # DO UPDATE rather than DO NOTHING: RETURNING then yields the id of an existing row too.
+    statement = statement.on_conflict_do_update(
+        index_elements=[RawMail.sha256], set_={"size": statement.excluded.size}
+    ).returning(RawMail.id)
+    return db.session.execute(statement).scalar_one()
 
 
 def quarantine(
     raw: bytes, sha256: str, source: Source, stage: str, error: BaseException
 ) -> IngestResult:
     """Keep a mail that could not be handled, with the reason, and commit."""
-    raw_row = _raw_row(sha256, len(raw))
+    raw_id = _raw_row(sha256, len(raw))
     reason = "".join(traceback.format_exception_only(type(error), error)).strip()
     entry = db.session.scalar(
         sa.select(QuarantinedMail).where(
-            QuarantinedMail.raw_mail_id == raw_row.id, QuarantinedMail.resolved_at.is_(None)
+            QuarantinedMail.raw_mail_id == raw_id, QuarantinedMail.resolved_at.is_(None)
         )
     )
     if entry is None:
         entry = QuarantinedMail(
-            raw_mail_id=raw_row.id,
+            raw_mail_id=raw_id,
             source=source.description,
             mailbox=source.mailbox,
             folder=source.folder,
@@ -134,17 +160,15 @@ def quarantine(
         entry.attempts += 1
         entry.stage, entry.error = stage, reason[:10000]
     db.session.commit()
-    return IngestResult(raw_row.id, "quarantined", quarantine_id=entry.id)
+    return IngestResult(raw_id, "quarantined", quarantine_id=entry.id)
 
 
-def _receipt_exists(dedupe_key: str, scope: str) -> bool:
-    return (
-        db.session.scalar(
-            sa.select(InboundReceipt.id).where(
-                InboundReceipt.dedupe_key == dedupe_key, InboundReceipt.scope == scope
-            )
+def _scopes_seen(dedupe_key: str) -> set[str]:
+    """The scopes in which a mail with this key was already handled."""
+    return set(
+        db.session.scalars(
+            sa.select(InboundReceipt.scope).where(InboundReceipt.dedupe_key == dedupe_key)
         )
-        is not None
     )
 
 
@@ -174,29 +198,31 @@ def _ingest(raw: bytes, sha256: str, source: Source, stage: _Stage) -> IngestRes
     from helpdesk.inbound.classify import MailKind
 
     stage.name = "store"
-    raw_row = _raw_row(sha256, len(raw))
+    raw_id = _raw_row(sha256, len(raw))
     stage.name = "parse"
     facts = mail_facts(raw, sha256, stage)
     kind = facts.classification.kind
+    is_report = kind in (MailKind.BOUNCE, MailKind.COMPLAINT)
+    seen = _scopes_seen(facts.report_key if is_report else facts.dedupe_key)
 
     if "own_mail" in facts.classification.rules:
-        if not _receipt_exists(facts.dedupe_key, "own_mail"):
-            _receipt(facts, "own_mail", ReceiptOutcome.OWN_MAIL_DROPPED, raw_row.id)
+        if "own_mail" not in seen:
+            _receipt(facts, "own_mail", ReceiptOutcome.OWN_MAIL_DROPPED, raw_id)
             log.info("dropped our own mail %s coming back", facts.mail.message_id)
-        return IngestResult(raw_row.id, "own_mail")
-    if kind in (MailKind.BOUNCE, MailKind.COMPLAINT):
+        return IngestResult(raw_id, "own_mail")
+    if is_report:
         stage.name = "record"
         scope = kind.value
-        if _receipt_exists(facts.report_key, scope):
-            return IngestResult(raw_row.id, "duplicate")
+        if scope in seen:
+            return IngestResult(raw_id, "duplicate")
         if kind is MailKind.BOUNCE:
-            records.record_bounce(facts.classification.bounce, raw_row.id)
+            records.record_bounce(facts.classification.bounce, raw_id)
             outcome = ReceiptOutcome.BOUNCE
         else:
-            records.record_complaint(facts.classification.complaint, raw_row.id)
+            records.record_complaint(facts.classification.complaint, raw_id)
             outcome = ReceiptOutcome.COMPLAINT
-        _receipt(facts, scope, outcome, raw_row.id, key=facts.report_key)
-        return IngestResult(raw_row.id, scope)
+        _receipt(facts, scope, outcome, raw_id, key=facts.report_key)
+        return IngestResult(raw_id, scope)
 
     stage.name = "thread"
     match = find_thread(
@@ -211,50 +237,51 @@ def _ingest(raw: bytes, sha256: str, source: Source, stage: _Stage) -> IngestRes
         numbers = []
         for ticket in match.tickets:
             scope = f"committee:{ticket.committee_id}"
-            if _receipt_exists(facts.dedupe_key, scope):
+            if scope in seen:
                 continue
-            message = records.store_message(ticket, facts, raw_row.id, reopen=False)
+            message = records.store_message(ticket, facts, raw_id, reopen=False)
             _receipt(
                 facts,
                 scope,
                 ReceiptOutcome.AUTO_REPLY_ATTACHED,
-                raw_row.id,
+                raw_id,
                 ticket_id=ticket.id,
                 message_id=message.id,
             )
             numbers.append(ticket.number)
-        if not match.tickets and not _receipt_exists(facts.dedupe_key, "auto_reply"):
-            _receipt(facts, "auto_reply", ReceiptOutcome.AUTO_REPLY_DROPPED, raw_row.id)
-        return IngestResult(raw_row.id, "auto_reply", ticket_numbers=numbers)
+        if not match.tickets and "auto_reply" not in seen:
+            _receipt(facts, "auto_reply", ReceiptOutcome.AUTO_REPLY_DROPPED, raw_id)
+        return IngestResult(raw_id, "auto_reply", ticket_numbers=numbers)
 
     stage.name = "route"
     targets = _targets(facts, match)
     stage.name = "store"
-    result = IngestResult(raw_row.id, "tickets")
+    result = IngestResult(raw_id, "tickets")
     for committee_id, ticket, linked_from in targets:
         scope = f"committee:{committee_id}"
-        if _receipt_exists(facts.dedupe_key, scope):
+        if scope in seen:
             continue
+        seen.add(scope)
         if ticket is not None:
-            message = records.store_message(ticket, facts, raw_row.id, reopen=True)
+            message = records.store_message(ticket, facts, raw_id, reopen=True)
             _receipt(
                 facts,
                 scope,
                 ReceiptOutcome.FOLLOW_UP,
-                raw_row.id,
+                raw_id,
                 ticket_id=ticket.id,
                 message_id=message.id,
             )
             result.ticket_numbers.append(ticket.number)
             continue
-        ticket, message = records.open_ticket(committee_id, facts, raw_row.id)
+        ticket, message = records.open_ticket(committee_id, facts, raw_id)
         for number, kind_of_link in linked_from:
             db.session.add(TicketLink(ticket_id=ticket.id, linked_number=number, kind=kind_of_link))
         _receipt(
             facts,
             scope,
             ReceiptOutcome.TICKET_CREATED,
-            raw_row.id,
+            raw_id,
             ticket_id=ticket.id,
             message_id=message.id,
         )

@@ -7,8 +7,11 @@ import logging
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from helpdesk import addresses, contacts, tickets
+from helpdesk.database import utcnow
 from helpdesk.errors import ServiceError
 from helpdesk.extensions import db
 from helpdesk.inbound.directory import directory
@@ -146,14 +149,16 @@ def _outbound_for(message_id: str | None) -> OutboundMessage | None:
 
 
 def suppress(address: str, reason: SuppressionReason, source: str) -> None:
-    """Put an address on the suppression list (idempotent; a stronger reason is kept)."""
+    """Put an address on the suppression list (idempotent; the first reason is kept)."""
     key = addresses.normalize(address)
     if not addresses.is_valid(key):
         return
-    existing = db.session.scalar(sa.select(Suppression).where(Suppression.address_key == key))
-    if existing is None:
-        db.session.add(Suppression(address_key=key, reason=reason, source=source[:255]))
-        db.session.flush()
+    insert = pg_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    db.session.execute(
+        insert(Suppression)
+        .values(address_key=key, reason=reason, source=source[:255], created_at=utcnow())
+        .on_conflict_do_nothing(index_elements=[Suppression.address_key])
+    )
 
 
 def record_bounce(report: BounceReport, raw_mail_id: int) -> BounceRecord:

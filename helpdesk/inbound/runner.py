@@ -21,7 +21,7 @@ from helpdesk import audit
 from helpdesk.extensions import db
 from helpdesk.inbound.fetch import FetchIncomplete, fetch_once
 from helpdesk.inbound.imap import ImapError
-from helpdesk.inbound.ingest import Source, ingest
+from helpdesk.inbound.ingest import Source, ingest, make_durable
 from helpdesk.inbound.mailbox import FetchedMail, MailboxConfig
 from helpdesk.inbound.mailboxes import DatabaseCheckpoint, connection_config, record_health
 from helpdesk.inbound.watch import MailboxHealth, run_forever
@@ -64,28 +64,41 @@ class AppCheckpoint:
             self.store.advance(mailbox, folder, uidvalidity, uid)
 
 
+def _source(mail: FetchedMail) -> Source:
+    return Source(
+        f"{mail.mailbox}/{mail.folder} UID {mail.uid}",
+        mail.mailbox,
+        mail.folder,
+        mail.uidvalidity,
+        mail.uid,
+    )
+
+
 class AppHandler:
-    """Runs each fetched mail through the ingest pipeline in its own app context."""
+    """Runs fetched mail through the ingest pipeline, each mail in its own transaction."""
 
     def __init__(self, app: Flask) -> None:
         self.app = app
-        self.lock = threading.Lock()
-        self.handled = 0
 
     def __call__(self, mail: FetchedMail) -> None:
-        source = Source(
-            f"{mail.mailbox}/{mail.folder} UID {mail.uid}",
-            mail.mailbox,
-            mail.folder,
-            mail.uidvalidity,
-            mail.uid,
-        )
+        """Ingest one mail durably. Raises only when it could not be stored (database
+        down): the fetcher then keeps its watermark and offers the mail again later."""
         with self.app.app_context():
-            # Raises only when the mail could not be stored (database down): the fetcher
-            # then keeps its watermark and offers the mail again later.
-            ingest(mail.raw, source)
-        with self.lock:
-            self.handled += 1
+            ingest(mail.raw, _source(mail))
+
+    def handle_batch(self, mails: list[FetchedMail]) -> list[BaseException | None]:
+        """Ingest a batch, flushing to disk once at the end rather than once per mail."""
+        results: list[BaseException | None] = []
+        with self.app.app_context():
+            for mail in mails:
+                try:
+                    ingest(mail.raw, _source(mail), durable=False)
+                    results.append(None)
+                except Exception as error:
+                    db.session.rollback()
+                    results.append(error)
+            make_durable()
+        return results
 
 
 def recover_outbound(app: Flask, older_than: timedelta = MAINTENANCE_AGE) -> None:
@@ -132,10 +145,32 @@ class AppHealth:
                 db.session.commit()
 
 
-def fetch_all_once(app: Flask, configs: list[MailboxConfig], batch_size: int) -> bool:
+def make_handler(app: Flask, workers: int):
+    """The fetch handler: in this process, or spread over ``workers`` processes."""
+    if workers <= 1:
+        return AppHandler(app)
+    from helpdesk.inbound.parallel import ParallelIngester
+
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        log.warning("SQLite takes one writer at a time: --workers helps little there")
+    return ParallelIngester(app, workers)
+
+
+def fetch_all_once(
+    app: Flask, configs: list[MailboxConfig], batch_size: int, workers: int = 1
+) -> bool:
     """Fetch every mailbox once (for cron). Returns False when any mailbox failed."""
     recover_outbound(app, timedelta(0))
-    checkpoint, handle, health = AppCheckpoint(app), AppHandler(app), AppHealth(app)
+    handle = make_handler(app, workers)
+    try:
+        return _fetch_each(app, configs, batch_size, handle)
+    finally:
+        if hasattr(handle, "close"):
+            handle.close()
+
+
+def _fetch_each(app: Flask, configs: list[MailboxConfig], batch_size: int, handle) -> bool:
+    checkpoint, health = AppCheckpoint(app), AppHealth(app)
     ok = True
     for config in configs:
         try:
@@ -168,9 +203,10 @@ def _report(name: str, *, ok: bool, error: str | None) -> MailboxHealth:
     )
 
 
-def watch(app: Flask, configs: list[MailboxConfig], batch_size: int) -> None:
+def watch(app: Flask, configs: list[MailboxConfig], batch_size: int, workers: int = 1) -> None:
     """Fetch and wait for new mail until SIGTERM or SIGINT."""
     stop = threading.Event()
+    handle = make_handler(app, workers)
 
     def request_stop(signum, _frame) -> None:
         log.info("stopping on signal %d", signum)
@@ -183,7 +219,7 @@ def watch(app: Flask, configs: list[MailboxConfig], batch_size: int) -> None:
         run_forever(
             configs,
             AppCheckpoint(app),
-            AppHandler(app),
+            handle,
             stop,
             AppHealth(app),
             batch_size=batch_size,
@@ -191,3 +227,5 @@ def watch(app: Flask, configs: list[MailboxConfig], batch_size: int) -> None:
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+        if hasattr(handle, "close"):
+            handle.close()

@@ -1,0 +1,164 @@
+"""Ingesting a fetched batch in several processes, without reordering what depends on order.
+
+Parsing, classifying and writing one mail keeps one core busy; a machine with more cores
+ingests a batch faster by spreading it over worker processes. Mails that must be handled
+in order go to the same worker, in UID order: mails from the same sender (one
+acknowledgement per interval) and mails that name each other's Message-IDs (a reply
+arriving in the same batch as the mail it answers). Everything else is independent: each
+mail is its own transaction, and the dedupe keys settle any race.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import re
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from email.utils import getaddresses
+from typing import Any
+
+from flask import Flask
+
+from helpdesk.inbound.ingest import make_durable
+from helpdesk.inbound.mailbox import FetchedMail
+
+log = logging.getLogger(__name__)
+
+_HEADER_END = re.compile(rb"\r?\n\r?\n")
+_FIELDS = re.compile(
+    rb"(?im)^(from|message-id|in-reply-to|references):[ \t]*((?:.*(?:\r?\n[ \t]+.*)*))"
+)
+_IDS = re.compile(rb"<([^<>\s]+)>")
+_HEADER_LIMIT = 256 * 1024
+
+
+def ordering_keys(raw: bytes) -> set[str]:
+    """What ties a mail to others that must be handled before or after it."""
+    head = raw[:_HEADER_LIMIT]
+    match = _HEADER_END.search(head)
+    if match:
+        head = head[: match.start()]
+    keys: set[str] = set()
+    for name, value in _FIELDS.findall(head):
+        if name.lower() == b"from":
+            text = value.decode("latin-1")
+            for _, address in getaddresses([text]):
+                if "@" in address:
+                    keys.add("from:" + address.strip().lower())
+        else:
+            keys.update("id:" + found.decode("latin-1") for found in _IDS.findall(value))
+    return keys
+
+
+def ordered_groups(raws: Sequence[bytes]) -> list[list[int]]:
+    """Indexes of ``raws`` split into groups that share an ordering key, each in order."""
+    parent = list(range(len(raws)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    first_with: dict[str, int] = {}
+    for index, raw in enumerate(raws):
+        for key in ordering_keys(raw):
+            other = first_with.setdefault(key, index)
+            parent[root(index)] = root(other)
+    groups: dict[int, list[int]] = {}
+    for index in range(len(raws)):
+        groups.setdefault(root(index), []).append(index)
+    return list(groups.values())
+
+
+# -- worker processes --------------------------------------------------------------------
+
+_worker_app: Any = None
+
+
+def _start_worker(config: Mapping[str, Any]) -> None:
+    global _worker_app
+    from helpdesk import create_app
+
+    _worker_app = create_app(dict(config))
+
+
+def _ingest_group(items: list[tuple[bytes, tuple]]) -> list[str | None]:
+    """Ingest mails in order; per mail None, or the error that kept it from being stored."""
+    from helpdesk.extensions import db
+    from helpdesk.inbound.ingest import Source, ingest
+
+    results: list[str | None] = []
+    with _worker_app.app_context():
+        for raw, source in items:
+            try:
+                ingest(raw, Source(*source), durable=False)
+                results.append(None)
+            except Exception as error:
+                # Only failures to store (database down) get here; the fetcher retries.
+                log.exception("ingesting %s failed", source[0])
+                db.session.rollback()
+                results.append(f"{type(error).__name__}: {error}")
+    return results
+
+
+class HandleFailed(Exception):
+    """A mail a worker process could not store; the fetcher offers it again later."""
+
+
+class ParallelIngester:
+    """A fetch handler that ingests each batch in ``workers`` processes."""
+
+    def __init__(self, app: Flask, workers: int) -> None:
+        if workers < 2:
+            raise ValueError("use the plain handler for a single process")
+        self.app = app
+        # Spawned, not forked: the fetcher runs threads, and a fork copies their locks.
+        self.pool = ProcessPoolExecutor(
+            max_workers=workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_start_worker,
+            initargs=(dict(app.extensions["helpdesk_config"]),),
+        )
+        self.workers = workers
+
+    def handle_batch(self, mails: list[FetchedMail]) -> list[BaseException | None]:
+        """Ingest a batch; per mail None, or the exception it failed with."""
+        groups = ordered_groups([m.raw for m in mails])
+        # Big groups first, spread so that each worker gets a similar share.
+        groups.sort(key=len, reverse=True)
+        shares: list[list[int]] = [[] for _ in range(min(self.workers * 2, len(groups)) or 1)]
+        for group in groups:
+            min(shares, key=len).extend(group)
+        futures = [
+            (share, self.pool.submit(_ingest_group, [_item(mails[i]) for i in share]))
+            for share in shares
+            if share
+        ]
+        results: list[BaseException | None] = [None] * len(mails)
+        for share, future in futures:
+            try:
+                outcomes = future.result()
+            except Exception as error:  # a worker died: its whole share is retried
+                outcomes = [f"{type(error).__name__}: {error}"] * len(share)
+            for index, outcome in zip(share, outcomes, strict=True):
+                results[index] = HandleFailed(outcome) if outcome else None
+        with self.app.app_context():
+            make_durable()
+        return results
+
+    def __call__(self, mail: FetchedMail) -> None:
+        """Single mails (outside batches) are ingested by a worker too."""
+        (error,) = self.handle_batch([mail])
+        if error is not None:
+            raise error
+
+    def close(self) -> None:
+        """Stop the worker processes."""
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _item(mail: FetchedMail) -> tuple[bytes, tuple]:
+    description = f"{mail.mailbox}/{mail.folder} UID {mail.uid}"
+    return mail.raw, (description, mail.mailbox, mail.folder, mail.uidvalidity, mail.uid)
