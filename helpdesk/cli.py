@@ -191,7 +191,32 @@ def worker(queues: tuple[str, ...], burst: bool) -> None:
     set_worker_app(current_app._get_current_object())  # type: ignore[attr-defined]
     names = queues or QUEUES
     rq_worker = Worker([Queue(q, connection=connection) for q in names], connection=connection)
+    if not burst:
+        _start_periodic_thread(redis_url=current_app.config["HELPDESK_REDIS_URL"])
     rq_worker.work(with_scheduler=True, burst=burst)
+
+
+def _start_periodic_thread(redis_url: str) -> None:
+    """Queue periodic jobs (maintenance) every few seconds from a thread of the worker."""
+    import threading
+    import time
+
+    from redis import Redis
+
+    from helpdesk.jobs import enqueue_due_periodic
+
+    log = logging.getLogger("helpdesk.worker")
+
+    def loop() -> None:
+        connection = Redis.from_url(redis_url, socket_timeout=30, socket_connect_timeout=5)
+        while True:
+            try:
+                enqueue_due_periodic(connection, time.time())
+            except Exception:
+                log.exception("could not queue periodic jobs")
+            time.sleep(15)
+
+    threading.Thread(target=loop, name="helpdesk-periodic", daemon=True).start()
 
 
 COMMANDS = [init_db, committee, create_agent_command, api_token, demo, serve, worker]

@@ -18,6 +18,7 @@ from __future__ import annotations
 import importlib
 import logging
 import os
+import re
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -82,6 +83,60 @@ def job(
         return fn
 
     return decorate
+
+
+# Jobs to run every so many seconds, registered with @periodic where they are defined.
+_PERIODIC: dict[str, tuple[Callable[..., Any], int]] = {}
+# Modules that define periodic jobs; the worker imports them to find their jobs.
+PERIODIC_MODULES = ("helpdesk.outbound.transactional",)
+
+
+def periodic(every_seconds: int) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Run a job (taking no arguments) every ``every_seconds`` while workers run."""
+
+    def decorate(fn: Callable[P, R]) -> Callable[P, R]:
+        if not hasattr(fn, "job_options"):
+            raise TypeError(f"{fn.__qualname__}: put @periodic above @job")
+        _PERIODIC[job_name(fn)] = (fn, every_seconds)
+        return fn
+
+    return decorate
+
+
+def enqueue_due_periodic(connection: Any, now: float) -> int:
+    """Queue each periodic job for the current period once, whichever worker asks first.
+
+    The job id names the period, so every worker may call this: the second and later
+    attempts for a period find the job already there.
+    """
+    from rq import Queue
+    from rq.exceptions import DuplicateJobError
+
+    for module in PERIODIC_MODULES:
+        importlib.import_module(module)
+    queued = 0
+    for name, (fn, every) in _PERIODIC.items():
+        options: JobOptions = fn.job_options  # type: ignore[attr-defined]
+        try:
+            Queue(options.queue, connection=connection).enqueue_call(
+                execute,
+                args=(name,),
+                timeout=options.timeout,
+                job_id=_periodic_id(name, int(now // every)),
+                unique=True,
+                result_ttl=max(every * 2, 600),
+                failure_ttl=24 * 3600,
+                description=f"{name} (every {every} s)",
+            )
+            queued += 1
+        except DuplicateJobError:
+            continue
+    return queued
+
+
+def _periodic_id(name: str, period: int) -> str:
+    # RQ allows letters, digits, underscores and dashes in job ids.
+    return "periodic-" + re.sub(r"[^A-Za-z0-9_]", "_", name) + f"-{period}"
 
 
 def job_name(fn: Callable[..., Any]) -> str:

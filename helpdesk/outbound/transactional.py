@@ -20,7 +20,7 @@ from helpdesk.database import utcnow
 from helpdesk.extensions import db
 from helpdesk.inbound.classify import origin_token
 from helpdesk.inbound.rules import ORIGIN_HEADER
-from helpdesk.jobs import enqueue, job
+from helpdesk.jobs import enqueue, job, periodic
 from helpdesk.models import (
     OutboundKind,
     OutboundMessage,
@@ -227,6 +227,14 @@ def requeue_unsent(older_than: timedelta = timedelta(minutes=5)) -> int:
         enqueue(deliver, outbound_id, job_id=f"deliver-{outbound_id}")
     db.session.commit()
     return len(ids)
+
+
+@periodic(60)
+@job("mail-transactional", timeout=300, retries=0)
+def maintain() -> None:
+    """Recover transactional mail: requeue rows left queued, flag abandoned hand-offs."""
+    requeue_unsent()
+    sweep_stale_sending()
 
 
 def display_from(name: str, address: str) -> str:
