@@ -15,6 +15,7 @@ import re
 
 import sqlalchemy as sa
 
+from helpdesk.database import Session
 from helpdesk.extensions import db
 from helpdesk.models import Contact, Message, Ticket, TicketSearchDocument
 
@@ -43,6 +44,7 @@ def _dialect() -> str:
 
 def document_for(ticket_id: int) -> str:
     """The searchable text of a ticket, built from its rows."""
+    db.session.flush()
     ticket = db.session.get(Ticket, ticket_id)
     if ticket is None:
         return ""
@@ -60,42 +62,81 @@ def document_for(ticket_id: int) -> str:
     return " ".join(p for p in parts if p)[:MAX_DOCUMENT_CHARS]
 
 
+_PENDING = "helpdesk.search_index.pending"
+_REBUILD = object()
+
+
+def _pending(session) -> dict[int, list]:
+    return session.info.setdefault(_PENDING, {})
+
+
 def rebuild(ticket_id: int) -> None:
-    """Write a ticket's document afresh (new tickets, merges, moved messages)."""
-    document = document_for(ticket_id)
-    row = db.session.get(TicketSearchDocument, ticket_id)
-    if row is None:
-        db.session.add(TicketSearchDocument(ticket_id=ticket_id, document=document))
-    else:
-        row.document = document
-    db.session.flush()
+    """Write a ticket's document afresh when the transaction commits (new tickets, merges)."""
+    _pending(db.session())[ticket_id] = [_REBUILD]
 
 
 def add_text(ticket_id: int, text: str) -> None:
-    """Append a new message's text to a ticket's document."""
-    if not text.strip():
+    """Append a new message's text to a ticket's document when the transaction commits.
+
+    Writing at commit time, once per ticket, spares a new ticket with its first message
+    and an acknowledgement three rewrites of its document.
+    """
+    if text.strip():
+        _pending(db.session()).setdefault(ticket_id, []).append(text[:MAX_MESSAGE_CHARS])
+
+
+def write_pending(session=None) -> None:
+    """Write the documents marked in this transaction (called before it commits)."""
+    session = session or db.session()
+    pending = session.info.pop(_PENDING, None)
+    if not pending:
         return
-    db.session.flush()
-    appended = db.session.execute(
+    for ticket_id, entries in pending.items():
+        if _REBUILD in entries:
+            _rebuild_now(session, ticket_id)
+        else:
+            _append_now(session, ticket_id, " ".join(entries))
+
+
+@sa.event.listens_for(Session, "before_commit")
+def _before_commit(session) -> None:
+    write_pending(session)
+
+
+@sa.event.listens_for(Session, "after_soft_rollback")
+def _after_rollback(session, previous_transaction) -> None:
+    if previous_transaction.parent is None:
+        session.info.pop(_PENDING, None)
+
+
+def _rebuild_now(session, ticket_id: int) -> None:
+    document = document_for(ticket_id)
+    row = session.get(TicketSearchDocument, ticket_id)
+    if row is None:
+        session.add(TicketSearchDocument(ticket_id=ticket_id, document=document))
+    else:
+        row.document = document
+    session.flush()
+
+
+def _append_now(session, ticket_id: int, text: str) -> None:
+    session.flush()
+    appended = session.execute(
         sa.update(TicketSearchDocument)
         .where(TicketSearchDocument.ticket_id == ticket_id)
         .values(
             document=sa.func.substr(
-                TicketSearchDocument.document + " " + text[:MAX_MESSAGE_CHARS],
-                1,
-                MAX_DOCUMENT_CHARS,
+                TicketSearchDocument.document + " " + text, 1, MAX_DOCUMENT_CHARS
             )
         )
         .execution_options(synchronize_session=False)
     ).rowcount
     if not appended:
-        rebuild(ticket_id)
-    else:
-        row = db.session.identity_map.get(
-            db.session.identity_key(TicketSearchDocument, (ticket_id,))
-        )
-        if row is not None:
-            db.session.expire(row)
+        _rebuild_now(session, ticket_id)
+        return
+    row = session.identity_map.get(session.identity_key(TicketSearchDocument, (ticket_id,)))
+    if row is not None:
+        session.expire(row)
 
 
 def words(query: str) -> list[str]:
@@ -120,6 +161,7 @@ def matching_ticket_ids(query: str) -> sa.Select | None:
     terms = words(query)
     if not terms:
         return None
+    write_pending()  # a search sees what its own transaction wrote
     if _dialect() == "postgresql":
         tsquery = sa.func.to_tsquery(sa.literal_column("'simple'::regconfig"), _tsquery(terms))
         return sa.select(TicketSearchDocument.ticket_id).where(_SEARCH_VECTOR.op("@@")(tsquery))

@@ -319,7 +319,7 @@ def make_user(session):
 def make_ticket(session, make_committee):
     """Create a ticket with one inbound message:
     ``make_ticket(committee=c, subject=..., body=..., recused=[user], attachment=b"...")``."""
-    from helpdesk import contacts, tickets
+    from helpdesk import contacts, search_index, tickets
     from helpdesk.models import Attachment, Direction
     from helpdesk.storage import attachment_store
 
@@ -367,6 +367,8 @@ def make_ticket(session, make_committee):
         if status:
             tickets.set_status(ticket.id, status)
         session.flush()
+        # Other sessions on this connection (test requests) search the written documents.
+        search_index.write_pending()
         return ticket
 
     return make

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
@@ -13,10 +14,10 @@ from flask import current_app
 from helpdesk import addresses, tickets
 from helpdesk.database import utcnow
 from helpdesk.extensions import db
-from helpdesk.inbound.directory import directory
+from helpdesk.inbound import routing
+from helpdesk.inbound.directory import CommitteeInfo, directory
 from helpdesk.inbound.threading import make_message_id, subject_tag, tagged_subject
 from helpdesk.models import (
-    Committee,
     Direction,
     OutboundKind,
     OutboundMessage,
@@ -37,7 +38,7 @@ _NO_REPLY = re.compile(
 )
 
 
-def should_acknowledge(facts: MailFacts, committee: Committee) -> str | None:
+def should_acknowledge(facts: MailFacts, committee: CommitteeInfo) -> str | None:
     """None when the sender gets an acknowledgement, else the reason they do not."""
     from helpdesk.inbound.classify import MailKind
 
@@ -70,12 +71,34 @@ def should_acknowledge(facts: MailFacts, committee: Committee) -> str | None:
     return None
 
 
-def acknowledge(ticket: Ticket, facts: MailFacts) -> OutboundMessage | None:
-    """Queue the acknowledgement of a new ticket, in the ticket's own transaction."""
-    committee = db.session.get(Committee, ticket.committee_id)
+@dataclass(frozen=True)
+class AcknowledgementPlan:
+    """A composed acknowledgement, ready to be written."""
+
+    ticket_id: int
+    sender: str
+    committee_name: str
+    to_address: str
+    to_name: str
+    subject: str
+    text: str
+    headers: dict[str, str]
+    message_id: str
+    in_reply_to: str | None
+
+
+def plan_acknowledgement(ticket: Ticket, facts: MailFacts) -> AcknowledgementPlan | None:
+    """Compose the acknowledgement of a new ticket, or None when it gets none."""
+    committee = directory().committees[ticket.committee_id]
     reason = should_acknowledge(facts, committee)
     if reason is not None:
         log.debug("ticket %s not acknowledged: %s", ticket.number, reason)
+        return None
+    # Answer from the address the mail was sent to, when it was one of the committee's.
+    written_to = {routing.strip_plus(r) for r in facts.recipients()}
+    sender = next((a for a in committee.addresses if a in written_to), None)
+    sender = sender or (committee.addresses[0] if committee.addresses else None)
+    if sender is None:
         return None
     context = {
         "ticket_number": ticket.number,
@@ -86,41 +109,52 @@ def acknowledge(ticket: Ticket, facts: MailFacts) -> OutboundMessage | None:
     }
     subject = render_string(committee.ack_subject or "{{ ticket_subject }}", context).strip()
     text = render_string(committee.ack_text or default_template("acknowledgement.txt"), context)
-    sender = committee.address_list[0] if committee.address_list else None
-    if sender is None:
-        return None
-    message_id = make_message_id(ticket.number)
-    references = [*facts.mail.references, facts.mail.message_id] if facts.mail.message_id else []
-    headers = {"Auto-Submitted": "auto-replied", "X-Auto-Response-Suppress": "All"}
-    if facts.mail.message_id:
-        headers["In-Reply-To"] = f"<{facts.mail.message_id}>"
-        headers["References"] = " ".join(f"<{r}>" for r in references[-20:])
     if not subject:
         subject = "Your message"
     elif not subject.lower().startswith(("re:", "aw:")):
         subject = f"Re: {subject}"
-    subject = tagged_subject(subject, ticket.number)
-    from_addr = display_from(committee.name, sender)
-    thread_message = tickets.add_message(
-        ticket.id,
-        Direction.OUTBOUND,
+    headers = {"Auto-Submitted": "auto-replied", "X-Auto-Response-Suppress": "All"}
+    original = facts.mail.message_id
+    if original:
+        references = [*facts.mail.references, original][-20:]
+        headers["In-Reply-To"] = f"<{original}>"
+        headers["References"] = " ".join(f"<{r}>" for r in references)
+    return AcknowledgementPlan(
+        ticket_id=ticket.id,
+        sender=sender,
+        committee_name=committee.name,
+        to_address=facts.sender_address or "",
+        to_name=facts.sender.name,
+        subject=tagged_subject(subject, ticket.number),
         text=text,
-        subject=subject,
-        from_address=sender,
-        from_name=committee.name,
-        to_addresses=[facts.sender_address],
-        message_id=message_id,
-        in_reply_to=facts.mail.message_id,
+        headers=headers,
+        message_id=make_message_id(ticket.number),
+        in_reply_to=original,
+    )
+
+
+def write_acknowledgement(plan: AcknowledgementPlan) -> OutboundMessage:
+    """Add the acknowledgement to the thread and queue its delivery (after the commit)."""
+    thread_message = tickets.add_message(
+        plan.ticket_id,
+        Direction.OUTBOUND,
+        text=plan.text,
+        subject=plan.subject,
+        from_address=plan.sender,
+        from_name=plan.committee_name,
+        to_addresses=[plan.to_address],
+        message_id=plan.message_id,
+        in_reply_to=plan.in_reply_to,
         reopen=False,
     )
     return queue_message(
         OutboundKind.ACKNOWLEDGEMENT,
-        from_addr=from_addr,
-        to=[display_from(facts.sender.name, facts.sender_address)],
-        subject=subject,
-        text=text,
-        headers=headers,
-        message_id=message_id,
-        ticket_id=ticket.id,
+        from_addr=display_from(plan.committee_name, plan.sender),
+        to=[display_from(plan.to_name, plan.to_address)],
+        subject=plan.subject,
+        text=plan.text,
+        headers=plan.headers,
+        message_id=plan.message_id,
+        ticket_id=plan.ticket_id,
         thread_message_id=thread_message.id,
     )

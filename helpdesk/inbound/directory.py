@@ -35,9 +35,24 @@ class Rule:
 
 
 @dataclass(frozen=True)
+class CommitteeInfo:
+    """What the ingester reads of a committee."""
+
+    id: int
+    slug: str
+    name: str
+    visibility: str
+    acknowledge: bool
+    ack_subject: str | None
+    ack_text: str | None
+    addresses: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Directory:
     """Committees by address, our Groups by List-ID, the triage queue, the enabled rules."""
 
+    committees: dict[int, CommitteeInfo] = field(default_factory=dict)
     committee_by_address: dict[str, int] = field(default_factory=dict)
     groups: dict[str, str] = field(default_factory=dict)  # List-ID -> group address
     triage_id: int | None = None
@@ -45,9 +60,25 @@ class Directory:
 
 
 def _load() -> Directory:
-    by_address = dict(
-        db.session.execute(sa.select(CommitteeAddress.address, CommitteeAddress.committee_id)).all()
-    )
+    rows = db.session.execute(
+        sa.select(CommitteeAddress.address, CommitteeAddress.committee_id).order_by(
+            CommitteeAddress.id
+        )
+    ).all()
+    by_address = dict(rows)
+    committees = {
+        c.id: CommitteeInfo(
+            c.id,
+            c.slug,
+            c.name,
+            c.visibility.value,
+            c.acknowledge,
+            c.ack_subject,
+            c.ack_text,
+            tuple(address for address, owner in rows if owner == c.id),
+        )
+        for c in db.session.scalars(sa.select(Committee))
+    }
     groups = {}
     for address in by_address:
         local, _, domain = address.partition("@")
@@ -63,7 +94,7 @@ def _load() -> Directory:
             .order_by(RoutingRule.position, RoutingRule.id)
         )
     )
-    return Directory(by_address, groups, triage, rules)
+    return Directory(committees, by_address, groups, triage, rules)
 
 
 def directory() -> Directory:

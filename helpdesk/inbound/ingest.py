@@ -22,7 +22,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from helpdesk.database import utcnow
 from helpdesk.extensions import db
 from helpdesk.inbound import records
-from helpdesk.inbound.acknowledge import acknowledge
+from helpdesk.inbound.acknowledge import plan_acknowledgement, write_acknowledgement
 from helpdesk.inbound.facts import MailFacts, mail_facts
 from helpdesk.inbound.threading import continues_in_place, find_thread
 from helpdesk.models import (
@@ -294,12 +294,18 @@ def _ingest(raw: bytes, sha256: str, source: Source, stage: _Stage) -> IngestRes
 
 
 def _acknowledge_safely(ticket: Ticket, facts: MailFacts) -> None:
-    """Acknowledge a new ticket; a mail we cannot acknowledge still gets its ticket."""
+    """Acknowledge a new ticket; a mail we cannot acknowledge still gets its ticket.
+
+    The acknowledgement is composed (template, addresses) before anything is written, so
+    a failure to compose it leaves nothing behind to roll back.
+    """
     try:
-        with db.session.begin_nested():
-            acknowledge(ticket, facts)
+        plan = plan_acknowledgement(ticket, facts)
     except Exception:
-        log.exception("ticket #%s: the acknowledgement could not be written", ticket.number)
+        log.exception("ticket #%s: the acknowledgement could not be composed", ticket.number)
+        return
+    if plan is not None:
+        write_acknowledgement(plan)
 
 
 def _targets(facts: MailFacts, match) -> list[tuple[int, Ticket | None, list[tuple[int, str]]]]:

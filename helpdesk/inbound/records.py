@@ -126,8 +126,14 @@ def _claim(sender) -> str | None:
 
 def _add_participants(ticket: Ticket, facts: MailFacts) -> None:
     """Cc'd people join an open committee's ticket; never a members-only or private one."""
-    committee = db.session.get(Committee, ticket.committee_id)
-    if committee.visibility != Visibility.OPEN or not facts.sender.verified:
+    if not facts.sender.verified:
+        return
+    # Read now, not from the directory's copy: a committee made private a moment ago must
+    # not take strangers in.
+    visibility = db.session.scalar(
+        sa.select(Committee.visibility).where(Committee.id == ticket.committee_id)
+    )
+    if visibility != Visibility.OPEN:
         return
     ours = directory().committee_by_address
     existing = {p.address for p in ticket.participants}
