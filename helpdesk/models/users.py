@@ -69,6 +69,8 @@ class ApiToken(db.Model):
     prefix: Mapped[str] = mapped_column(sa.String(16))
     name: Mapped[str] = mapped_column(sa.String(200), default="")
     scopes: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    # A `limits` rate string ("10/second;1000/hour") for this token; unset: the default.
+    rate_limit: Mapped[str | None] = mapped_column(sa.String(100))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_used_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
