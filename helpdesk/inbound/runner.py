@@ -19,6 +19,7 @@ from flask import Flask
 
 from helpdesk import audit
 from helpdesk.extensions import db
+from helpdesk.inbound.alerts import alert_admins
 from helpdesk.inbound.fetch import FetchIncomplete, fetch_once
 from helpdesk.inbound.imap import ImapError
 from helpdesk.inbound.ingest import Source, ingest, make_durable
@@ -111,7 +112,8 @@ def recover_outbound(app: Flask, older_than: timedelta = MAINTENANCE_AGE) -> Non
 
 
 class AppHealth:
-    """Writes each mailbox's health and audits when a mailbox starts or stops failing.
+    """Writes each mailbox's health; audits and mails the admins when a mailbox starts or
+    stops failing.
 
     It also recovers transactional mail now and then (acknowledgements of mail ingested
     just before a crash), since a fetcher may be the only process running jobs inline.
@@ -138,10 +140,12 @@ class AppHealth:
                 audit.record(
                     "mailbox.failing", mailbox=report.mailbox, error=(report.last_error or "")[:500]
                 )
+                alert_admins(report.mailbox, failing=True, error=report.last_error)
                 db.session.commit()
             elif report.ok and was_failing:
                 log.warning("mailbox %s works again", report.mailbox)
                 audit.record("mailbox.recovered", mailbox=report.mailbox)
+                alert_admins(report.mailbox, failing=False)
                 db.session.commit()
 
 

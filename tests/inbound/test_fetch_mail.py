@@ -7,7 +7,7 @@ import itertools
 import sqlalchemy as sa
 
 from helpdesk.extensions import db
-from helpdesk.models import Mailbox, MailboxFolder, Ticket
+from helpdesk.models import Mailbox, MailboxFolder, OutboundKind, OutboundMessage, Ticket
 from tests.inbound.conftest import PASSWORD
 from tests.support.mails import make_mail
 
@@ -69,10 +69,17 @@ def test_fetch_mail_once_turns_new_mail_into_tickets_and_leaves_flags_alone(
     assert f"{name}\tok\t" in listing
 
 
+def _alerts() -> list[OutboundMessage]:
+    query = sa.select(OutboundMessage).where(OutboundMessage.kind == OutboundKind.NOTIFICATION)
+    return list(db.session.scalars(query.order_by(OutboundMessage.id)))
+
+
 def test_a_broken_mailbox_is_reported_and_does_not_stop_the_others(
-    app, session, make_committee, dovecot, imap_user
+    app, session, make_committee, make_user, dovecot, imap_user
 ):
     make_committee("info", triage=True, mail_addresses=["info@conference.test"])
+    make_user("root@conference.test", admin=True)
+    make_user("volunteer@conference.test")
     broken = _add_mailbox(app, dovecot, imap_user, password="wrong-password", name="aaa-broken")
     good = _add_mailbox(app, dovecot, imap_user, name="zzz-good")
     dovecot.append(imap_user, make_mail(to="info@conference.test", subject="Still arrives"))
@@ -88,6 +95,13 @@ def test_a_broken_mailbox_is_reported_and_does_not_stop_the_others(
     assert boxes[good].healthy
     listing = invoke(app, "mailbox", "list").output
     assert f"{broken}\tFAILING x1" in listing
+    # The admins (only they) are told once, not at every failing pass.
+    [alert] = _alerts()
+    assert alert.to == ["root@conference.test"]
+    assert alert.from_addr == "info@conference.test"
+    assert alert.subject == f"Mailbox {broken} is failing"
+    assert app.test_cli_runner().invoke(args=["fetch-mail", "--once"]).exit_code == 1
+    assert len(_alerts()) == 1
     assert invoke(app, "mailbox", "test", good).exit_code == 0
     assert invoke(app, "mailbox", "test", broken).exit_code == 1
 
