@@ -80,6 +80,19 @@ class Model(DeclarativeBase):
         return f"<{type(self).__name__} {ident[0] if ident and len(ident) == 1 else ident}>"
 
 
+def upsert(session: Any, table: sa.Table | type) -> Any:
+    """An INSERT with ``on_conflict_do_*`` for the session's database (PostgreSQL or SQLite).
+
+    Given a table rather than a mapped class, the statement runs as plain Core, without
+    the ORM's per-statement bookkeeping: the hot paths of ingestion use it that way.
+    """
+    from sqlalchemy.dialects.postgresql import insert as pg_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    name = session.get_bind().dialect.name
+    return (pg_insert if name == "postgresql" else sqlite_insert)(table)
+
+
 class Session(FlaskSession):
     """The application's session: honours an explicit bind and runs jobs after commit.
 

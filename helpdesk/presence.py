@@ -16,11 +16,9 @@ from datetime import timedelta
 import sqlalchemy as sa
 from flask import current_app
 from redis.exceptions import RedisError
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from helpdesk import access, tickets
-from helpdesk.database import utcnow
+from helpdesk.database import upsert, utcnow
 from helpdesk.extensions import db
 from helpdesk.jobs import redis_connection
 from helpdesk.models import TicketViewer, User
@@ -52,9 +50,8 @@ def _redis_seen(ticket_id: int, user_id: int) -> list[int]:
 
 def _database_seen(ticket_id: int, user_id: int) -> list[int]:
     now = utcnow()
-    insert = pg_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert
     db.session.execute(
-        insert(TicketViewer)
+        upsert(db.session, TicketViewer)
         .values(ticket_id=ticket_id, user_id=user_id, seen_at=now)
         .on_conflict_do_update(
             index_elements=[TicketViewer.ticket_id, TicketViewer.user_id],

@@ -11,11 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from helpdesk import access, audit, search_index
-from helpdesk.database import utcnow
+from helpdesk.database import upsert, utcnow
 from helpdesk.errors import NotFound, ServiceError
 from helpdesk.extensions import db
 from helpdesk.models import (
@@ -45,9 +43,10 @@ def next_ticket_number() -> int:
     )
     number = db.session.scalar(bump)
     if number is None:
-        insert = pg_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert
         db.session.execute(
-            insert(Counter).values(name=TICKET_COUNTER, value=0).on_conflict_do_nothing()
+            upsert(db.session, Counter)
+            .values(name=TICKET_COUNTER, value=0)
+            .on_conflict_do_nothing()
         )
         number = db.session.scalar(bump)
     return int(number)

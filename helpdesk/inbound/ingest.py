@@ -15,11 +15,9 @@ import traceback
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from helpdesk.database import utcnow
+from helpdesk.database import upsert, utcnow
 from helpdesk.extensions import db
 from helpdesk.inbound import records
 from helpdesk.inbound.acknowledge import plan_acknowledgement, write_acknowledgement
@@ -124,13 +122,13 @@ def make_durable() -> None:
 
 def _raw_row(sha256: str, size: int) -> int:
     """The id of the raw mail row for ``sha256``, inserted if new (one round trip)."""
-    insert = pg_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    statement = insert(RawMail).values(sha256=sha256, size=size, created_at=utcnow())
+    table = RawMail.__table__
+    statement = upsert(db.session, table).values(sha256=sha256, size=size, created_at=utcnow())
     # DO UPDATE rather than DO NOTHING: RETURNING then yields the id of an existing row too.
     statement = statement.on_conflict_do_update(
-        index_elements=[RawMail.sha256], set_={"size": statement.excluded.size}
-    ).returning(RawMail.id)
-    return db.session.execute(statement).scalar_one()
+        index_elements=[table.c.sha256], set_={"size": statement.excluded.size}
+    ).returning(table.c.id)
+    return db.session.connection().execute(statement).scalar_one()
 
 
 def quarantine(
@@ -165,9 +163,10 @@ def quarantine(
 
 def _scopes_seen(dedupe_key: str) -> set[str]:
     """The scopes in which a mail with this key was already handled."""
+    table = InboundReceipt.__table__
     return set(
-        db.session.scalars(
-            sa.select(InboundReceipt.scope).where(InboundReceipt.dedupe_key == dedupe_key)
+        db.session.connection().scalars(
+            sa.select(table.c.scope).where(table.c.dedupe_key == dedupe_key)
         )
     )
 
@@ -182,8 +181,9 @@ def _receipt(
     message_id=None,
     key: str | None = None,
 ) -> None:
-    db.session.add(
-        InboundReceipt(
+    # Plain Core: written at once, without the unit of work's bookkeeping.
+    db.session.connection().execute(
+        sa.insert(InboundReceipt.__table__).values(
             dedupe_key=key or facts.dedupe_key,
             scope=scope,
             outcome=outcome,

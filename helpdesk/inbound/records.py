@@ -7,11 +7,9 @@ import logging
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from helpdesk import addresses, contacts, tickets
-from helpdesk.database import utcnow
+from helpdesk.database import upsert, utcnow
 from helpdesk.errors import ServiceError
 from helpdesk.extensions import db
 from helpdesk.inbound.directory import directory
@@ -146,11 +144,20 @@ def _add_participants(ticket: Ticket, facts: MailFacts) -> None:
         existing.add(key)
 
 
-def _outbound_for(message_id: str | None) -> OutboundMessage | None:
+def _outbound_id(message_id: str | None) -> int | None:
+    """The id of the mail we sent with this Message-ID, if we did."""
     if not message_id:
         return None
-    return db.session.scalar(
-        sa.select(OutboundMessage).where(OutboundMessage.message_id == message_id.strip("<>"))
+    table = OutboundMessage.__table__
+    return db.session.connection().scalar(
+        sa.select(table.c.id).where(table.c.message_id == message_id.strip("<>"))
+    )
+
+
+def _insert_record(table: sa.Table, **values) -> int:
+    """Insert a bounce or complaint record as plain Core; returns its id."""
+    return db.session.connection().scalar(
+        sa.insert(table).values(created_at=utcnow(), **values).returning(table.c.id)
     )
 
 
@@ -159,21 +166,22 @@ def suppress(address: str, reason: SuppressionReason, source: str) -> None:
     key = addresses.normalize(address)
     if not addresses.is_valid(key):
         return
-    insert = pg_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    db.session.execute(
-        insert(Suppression)
+    table = Suppression.__table__
+    db.session.connection().execute(
+        upsert(db.session, table)
         .values(address_key=key, reason=reason, source=source[:255], created_at=utcnow())
-        .on_conflict_do_nothing(index_elements=[Suppression.address_key])
+        .on_conflict_do_nothing(index_elements=[table.c.address_key])
     )
 
 
-def record_bounce(report: BounceReport, raw_mail_id: int) -> BounceRecord:
-    """Keep a bounce, link it to the mail we sent, and suppress hard-bounced addresses."""
-    outbound = _outbound_for(report.original_message_id)
-    record = BounceRecord(
+def record_bounce(report: BounceReport, raw_mail_id: int) -> int:
+    """Keep a bounce, link it to the mail we sent, and suppress hard-bounced addresses;
+    returns the bounce record's id."""
+    record_id = _insert_record(
+        BounceRecord.__table__,
         raw_mail_id=raw_mail_id,
         original_message_id=report.original_message_id,
-        outbound_message_id=outbound.id if outbound else None,
+        outbound_message_id=_outbound_id(report.original_message_id),
         recipients=[
             {
                 "address": r.address,
@@ -185,26 +193,22 @@ def record_bounce(report: BounceReport, raw_mail_id: int) -> BounceRecord:
             for r in report.recipients
         ],
     )
-    db.session.add(record)
-    db.session.flush()
     for recipient in report.recipients:
         if recipient.permanent:
-            suppress(recipient.address, SuppressionReason.HARD_BOUNCE, f"bounce record {record.id}")
-    return record
+            suppress(recipient.address, SuppressionReason.HARD_BOUNCE, f"bounce record {record_id}")
+    return record_id
 
 
-def record_complaint(report: ComplaintReport, raw_mail_id: int) -> ComplaintRecord:
-    """Keep an abuse report and suppress the complaining addresses."""
-    outbound = _outbound_for(report.original_message_id)
-    record = ComplaintRecord(
+def record_complaint(report: ComplaintReport, raw_mail_id: int) -> int:
+    """Keep an abuse report and suppress the complaining addresses; returns its id."""
+    record_id = _insert_record(
+        ComplaintRecord.__table__,
         raw_mail_id=raw_mail_id,
         feedback_type=(report.feedback_type or "abuse")[:64],
         original_message_id=report.original_message_id,
-        outbound_message_id=outbound.id if outbound else None,
+        outbound_message_id=_outbound_id(report.original_message_id),
         recipients=list(report.original_recipients),
     )
-    db.session.add(record)
-    db.session.flush()
     for address in report.original_recipients:
-        suppress(address, SuppressionReason.COMPLAINT, f"complaint record {record.id}")
-    return record
+        suppress(address, SuppressionReason.COMPLAINT, f"complaint record {record_id}")
+    return record_id
