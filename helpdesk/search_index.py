@@ -59,11 +59,12 @@ def document_for(ticket_id: int) -> str:
         .order_by(Message.id)
     )
     parts.extend(texts)
-    return " ".join(p for p in parts if p)[:MAX_DOCUMENT_CHARS]
+    return " ".join(p for p in parts if p and not p.isspace())[:MAX_DOCUMENT_CHARS]
 
 
 _PENDING = "helpdesk.search_index.pending"
 _REBUILD = object()
+_NEW = object()
 
 
 def _pending(session) -> dict[int, list]:
@@ -73,6 +74,12 @@ def _pending(session) -> dict[int, list]:
 def rebuild(ticket_id: int) -> None:
     """Write a ticket's document afresh when the transaction commits (new tickets, merges)."""
     _pending(db.session())[ticket_id] = [_REBUILD]
+
+
+def start(ticket_id: int, parts: list[str]) -> None:
+    """Begin the document of a ticket opened in this transaction with ``parts`` (subject,
+    contact); it is written at commit with the texts added since, without reading back."""
+    _pending(db.session())[ticket_id] = [_NEW, *(p for p in parts if p and not p.isspace())]
 
 
 def add_text(ticket_id: int, text: str) -> None:
@@ -94,6 +101,8 @@ def write_pending(session=None) -> None:
     for ticket_id, entries in pending.items():
         if _REBUILD in entries:
             _rebuild_now(session, ticket_id)
+        elif entries[0] is _NEW:
+            _insert_now(session, ticket_id, " ".join(entries[1:])[:MAX_DOCUMENT_CHARS])
         else:
             _append_now(session, ticket_id, " ".join(entries))
 
@@ -117,6 +126,13 @@ def _rebuild_now(session, ticket_id: int) -> None:
     else:
         row.document = document
     session.flush()
+
+
+def _insert_now(session, ticket_id: int, document: str) -> None:
+    session.flush()
+    session.connection().execute(
+        sa.insert(TicketSearchDocument.__table__).values(ticket_id=ticket_id, document=document)
+    )
 
 
 def _append_now(session, ticket_id: int, text: str) -> None:

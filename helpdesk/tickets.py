@@ -18,6 +18,7 @@ from helpdesk.errors import NotFound, ServiceError
 from helpdesk.extensions import db
 from helpdesk.models import (
     Committee,
+    Contact,
     Counter,
     Direction,
     Message,
@@ -92,12 +93,18 @@ def create_ticket(
         status=TicketStatus.NEW,
         created_at=now,
         updated_at=now,
+        # Known empty: adding to them later needs no query.
+        participants=[],
+        tag_rows=[],
     )
     db.session.add(ticket)
     for tag in tags:
         _add_tag(ticket, tag)
     db.session.flush()
-    search_index.rebuild(ticket.id)
+    contact = db.session.get(Contact, contact_id) if contact_id is not None else None
+    search_index.start(
+        ticket.id, [ticket.subject, *((contact.email, contact.name) if contact else ())]
+    )
     audit.record(
         "ticket.created",
         actor_id=actor_id,
@@ -149,7 +156,7 @@ def add_message(
         references=references,
         raw_mail_id=raw_mail_id,
         author_id=author_id,
-        **fields,
+        **{"attachments": [], **fields},
     )
     db.session.add(message)
     touch(ticket)

@@ -59,6 +59,18 @@ def test_search_documents_follow_merges(session, make_ticket, make_user):
     assert document == search_index.document_for(target.id)
 
 
+def test_a_new_tickets_document_is_the_one_rebuilt_from_its_rows(session, make_ticket, make_user):
+    ticket = make_ticket(subject="Grant question", body="Is the travel grant open?")
+    tickets.add_message(ticket.id, Direction.OUTBOUND, text="Yes, until May.")
+    tickets.add_message(ticket.id, Direction.NOTE, text="   ")
+    session.commit()
+    document = session.get(TicketSearchDocument, ticket.id).document
+    assert document == search_index.document_for(ticket.id)
+    assert "Grant question" in document
+    assert ticket.contact.email in document
+    assert document.endswith("Is the travel grant open? Yes, until May.")
+
+
 def test_filters_combine(session, make_committee, make_user, make_ticket):
     committee = make_committee()
     agent = make_user(committees=[committee])
