@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from helpdesk import access, audit, search_index
+from helpdesk import access, audit, notifications, search_index
 from helpdesk.database import utcnow
 from helpdesk.errors import NotFound, ServiceError
 from helpdesk.extensions import db
@@ -106,6 +106,7 @@ def create_ticket(
         committee_id=committee_id,
         number=ticket.number,
     )
+    notifications.ticket_opened(ticket)
     return ticket
 
 

@@ -19,6 +19,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
+from helpdesk import notifications
 from helpdesk.database import utcnow
 from helpdesk.extensions import db
 from helpdesk.inbound import records
@@ -273,6 +274,7 @@ def _ingest(raw: bytes, sha256: str, source: Source, stage: _Stage) -> IngestRes
                 message_id=message.id,
             )
             result.ticket_numbers.append(ticket.number)
+            notifications.customer_replied(ticket, message)
             continue
         ticket, message = records.open_ticket(committee_id, facts, raw_id)
         for number, kind_of_link in linked_from:
