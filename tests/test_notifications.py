@@ -260,3 +260,48 @@ def test_a_ticket_opened_and_rolled_back_is_never_announced(
     session.commit()
     assert discord.posts == []
     assert _mails_to(member) == []
+
+
+def test_members_opt_in_on_their_account_page(client, session, make_committee, make_user):
+    from tests.helpers import csrf_token, login
+
+    first = make_committee(name="Alpha")
+    second = make_committee(name="Beta", visibility="private")
+    hidden = make_committee(name="Gamma Hidden", visibility="private")
+    user = make_user(committees=[first, second])
+    session.commit()
+    login(client, user)
+    page = client.get("/account").get_data(as_text=True)
+    assert "Alpha" in page
+    assert "Beta" in page
+    assert "Gamma Hidden" not in page
+    token = csrf_token(client, "/account")
+    response = client.post(
+        "/account", data={"notify": [str(second.id), str(hidden.id)], "csrf_token": token}
+    )
+    assert response.status_code == 302
+    session.expire_all()
+    from helpdesk.models import Membership
+
+    flags = {
+        m.committee_id: m.notify_email
+        for m in session.scalars(sa.select(Membership).where(Membership.user_id == user.id))
+    }
+    assert flags == {first.id: False, second.id: True}
+
+
+def test_admins_see_mailbox_health_on_the_dashboard(client, session, make_user):
+    from helpdesk.inbound.mailboxes import add_mailbox, record_health
+    from tests.helpers import login
+
+    add_mailbox("info", host="127.0.0.1", port=1, tls="none", username="u", password="p")
+    session.commit()
+    record_health("info", ok=False, error="login refused")
+    admin = make_user(admin=True)
+    agent = make_user()
+    session.commit()
+    login(client, admin)
+    assert "login refused" in client.get("/").get_data(as_text=True)
+    other = client.application.test_client()
+    login(other, agent)
+    assert "login refused" not in other.get("/").get_data(as_text=True)
