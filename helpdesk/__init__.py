@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from flask import Flask
 
@@ -87,6 +88,10 @@ def _configure(app: Flask, settings: Settings, instance: Path) -> None:
         HELPDESK_REOPEN_DAYS=settings.reopen_days,
         HELPDESK_ACK_INTERVAL_MINUTES=settings.ack_interval_minutes,
         HELPDESK_MAX_MAIL_BYTES=settings.max_mail_bytes,
+        HELPDESK_MAIL_FROM=settings.mail_from or f"helpdesk@{urlsplit(settings.base_url).hostname}",
+        HELPDESK_INVITATION_DAYS=settings.invitation_days,
+        HELPDESK_PASSWORD_RESET_MINUTES=settings.password_reset_minutes,
+        HELPDESK_DISCORD_API_URL=settings.discord_api_url,
         HELPDESK_JOBS_RAISE=False,
         SECRET_KEY=secret_key,
         SQLALCHEMY_DATABASE_URI=database_url,

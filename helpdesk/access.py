@@ -272,3 +272,34 @@ def is_member(user: Any, committee_id: int) -> bool:
     return (
         db.session.get(Membership, {"user_id": user.id, "committee_id": committee_id}) is not None
     )
+
+
+# -- administration ----------------------------------------------------------------------
+
+
+def is_site_admin(user: Any) -> bool:
+    """An active agent with the site admin flag: manages every committee, user, rule,
+    mailbox and the quarantine (but reads private tickets only where a member)."""
+    return is_agent(user) and bool(user.is_admin)
+
+
+def may_administer(user: Any) -> bool:
+    """Whether ``user`` sees the admin pages at all: site admins and committee leads."""
+    if not is_agent(user):
+        return False
+    if user.is_admin:
+        return True
+    return (
+        db.session.scalar(
+            sa.select(Membership.committee_id)
+            .where(Membership.user_id == user.id, Membership.role == MembershipRole.LEAD)
+            .limit(1)
+        )
+        is not None
+    )
+
+
+def managed_committee(user: Any, slug: str) -> Committee | None:
+    """The committee called ``slug`` if ``user`` manages it (its members and canned
+    replies), else None: to anyone else it answers "not found", private or not."""
+    return db.session.scalar(manageable_committees(user).where(Committee.slug == slug))

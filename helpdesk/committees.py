@@ -161,3 +161,86 @@ def remove_membership(committee_id: int, user_id: int, *, actor_id: int | None =
     audit.record(
         "membership.removed", actor_id=actor_id, committee_id=committee_id, subject_user_id=user_id
     )
+
+
+def update_committee(
+    committee_id: int,
+    *,
+    name: str,
+    visibility: Visibility | str,
+    mail_addresses: list[str],
+    acknowledge: bool,
+    ack_subject: str | None,
+    ack_text: str | None,
+    discord_webhook: str | None = None,
+    remove_discord_webhook: bool = False,
+    actor_id: int | None = None,
+) -> Committee:
+    """Change a committee's settings; ``discord_webhook`` None keeps the current one.
+
+    Audited without the webhook URL (it holds a secret): only whether it changed.
+    """
+    from helpdesk import notifications
+
+    committee = db.session.get(Committee, committee_id)
+    if committee is None:
+        raise NotFound("no such committee")
+    if not name.strip():
+        raise ServiceError("a committee needs a name", field="name")
+    try:
+        visibility = Visibility(visibility)
+    except ValueError:
+        raise ServiceError(
+            f"visibility must be one of {', '.join(v.value for v in Visibility)}",
+            field="visibility",
+        ) from None
+    wanted = []
+    for address in mail_addresses:
+        address = addresses.normalize(addresses.require_valid(address, field="addresses"))
+        owner = committee_for_address(address)
+        if owner is not None and owner.id != committee.id:
+            raise ServiceError(f"{address} belongs to committee {owner.slug!r}", field="addresses")
+        if address not in wanted:
+            wanted.append(address)
+    before = {
+        "name": committee.name,
+        "visibility": committee.visibility.value,
+        "addresses": committee.address_list,
+        "acknowledge": committee.acknowledge,
+    }
+    committee.name = name.strip()[:200]
+    committee.visibility = visibility
+    committee.acknowledge = acknowledge
+    committee.ack_subject = (ack_subject or "").strip() or None
+    committee.ack_text = (ack_text or "").strip() or None
+    for row in list(committee.addresses):
+        if row.address not in wanted:
+            committee.addresses.remove(row)
+    db.session.flush()
+    for address in wanted:
+        if address not in committee.address_list:
+            committee.addresses.append(CommitteeAddress(address=address))
+    webhook_changed = False
+    if remove_discord_webhook:
+        webhook_changed = committee.discord_webhook_encrypted is not None
+        notifications.set_discord_webhook(committee.id, None)
+    elif discord_webhook and discord_webhook.strip():
+        notifications.set_discord_webhook(committee.id, discord_webhook)
+        webhook_changed = True
+    db.session.flush()
+    invalidate_directory()
+    after = {
+        "name": committee.name,
+        "visibility": committee.visibility.value,
+        "addresses": committee.address_list,
+        "acknowledge": committee.acknowledge,
+    }
+    changes = {k: [before[k], after[k]] for k in after if before[k] != after[k]}
+    audit.record(
+        "committee.updated",
+        actor_id=actor_id,
+        committee_id=committee.id,
+        changes=changes,
+        discord_webhook_changed=webhook_changed,
+    )
+    return committee

@@ -210,6 +210,18 @@ def parse_ec_public_key(name: str, raw: str) -> str:
     return raw.strip()
 
 
+def parse_mail_address(name: str, raw: str) -> str:
+    """Parse a single mail address, optionally with a display name (``Helpdesk <a@b.c>``)."""
+    from email.utils import parseaddr
+
+    value = raw.strip()
+    address = parseaddr(value)[1]
+    local, _, domain = address.rpartition("@")
+    if not local or "." not in domain or any(c.isspace() for c in address):
+        raise ConfigError(name, f"{raw!r} is not a mail address")
+    return value
+
+
 def parse_text(name: str, raw: str) -> str:
     """Parse free text; only emptiness is rejected."""
     if not raw.strip():
@@ -366,6 +378,32 @@ class Settings:
         None,
         "JSON file mapping selector._domainkey.domain to its DKIM TXT record; when set it "
         "replaces DNS lookups (tests, air-gapped installs); unset: DNS",
+    )
+    mail_from: str | None = _setting(
+        "HELPDESK_MAIL_FROM",
+        parse_mail_address,
+        None,
+        "sender of the service's own mail (invitations, password resets, notifications), "
+        "e.g. Helpdesk <helpdesk@pycon.example>; default: helpdesk@ the host of "
+        "HELPDESK_BASE_URL",
+    )
+    invitation_days: int = _setting(
+        "HELPDESK_INVITATION_DAYS",
+        parse_positive_int,
+        7,
+        "days an invitation link works (until the invitee sets a password)",
+    )
+    password_reset_minutes: int = _setting(
+        "HELPDESK_PASSWORD_RESET_MINUTES",
+        parse_positive_int,
+        60,
+        "minutes a password reset link works (once)",
+    )
+    discord_api_url: str = _setting(
+        "HELPDESK_DISCORD_API_URL",
+        parse_base_url,
+        "https://discord.com/api",
+        "Discord API base that committees' webhooks are posted to",
     )
     login_rate: str = _setting(
         "HELPDESK_LOGIN_RATE",

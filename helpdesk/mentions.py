@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
-from helpdesk import access, tickets
+from helpdesk import access, notifications, tickets
 from helpdesk.database import utcnow
 from helpdesk.extensions import db
 from helpdesk.models import Message, Notification, NotificationKind, User
@@ -81,6 +81,8 @@ def add_note(ticket_id: int, author_id: int, text: str) -> NoteResult:
         )
         result.notified.append(user)
     db.session.flush()
+    if result.notified:
+        notifications.mentioned(note)
     return result
 
 

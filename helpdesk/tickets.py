@@ -12,7 +12,7 @@ from collections.abc import Iterable
 
 import sqlalchemy as sa
 
-from helpdesk import access, audit, search_index
+from helpdesk import access, audit, notifications, search_index
 from helpdesk.database import upsert, utcnow
 from helpdesk.errors import NotFound, ServiceError
 from helpdesk.extensions import db
@@ -112,6 +112,7 @@ def create_ticket(
         committee_id=committee_id,
         number=ticket.number,
     )
+    notifications.ticket_opened(ticket)
     return ticket
 
 

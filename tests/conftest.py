@@ -372,3 +372,24 @@ def make_ticket(session, make_committee):
         return ticket
 
     return make
+
+
+# -- Discord --------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def discord_stand_in():
+    """The local Discord webhook stand-in, for the whole run."""
+    from tests.support.discord_server import DiscordStandIn
+
+    server = DiscordStandIn().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def discord(app: Flask, discord_stand_in, monkeypatch: pytest.MonkeyPatch):
+    """The stand-in, emptied, with the app posting to it for this test."""
+    discord_stand_in.reset()
+    monkeypatch.setitem(app.config, "HELPDESK_DISCORD_API_URL", discord_stand_in.url)
+    return discord_stand_in

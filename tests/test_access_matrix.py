@@ -36,7 +36,61 @@ COVERED_RULES = {
     "/api/v1/tickets",
     "/api/v1/tickets/<int:number>",
 }
-NOT_TICKET_READING = {"/login", "/logout", "/static/<path:filename>"}
+NOT_TICKET_READING = {
+    "/login",
+    "/logout",
+    "/static/<path:filename>",
+    # The agent's own settings, and the signed links (tests/test_password_links.py).
+    "/account",
+    "/invitation/<token>",
+    "/password/reset",
+    "/password/reset/<token>",
+}
+# Admin pages: test_admin_pages_follow_the_rules opens each; {slug} is the committee's.
+ADMIN_PAGES = {
+    "/admin/": "administer",
+    "/admin/audit": "administer",
+    "/admin/committees": "administer",
+    "/admin/committees/<slug>": "site",
+    "/admin/committees/<slug>/canned": "manage",
+    "/admin/committees/<slug>/canned/<int:canned_id>": "manage",
+    "/admin/committees/<slug>/members": "manage",
+    "/admin/committees/new": "site",
+    "/admin/mailboxes": "site",
+    "/admin/quarantine": "site",
+    "/admin/quarantine/<int:entry_id>": "site",
+    "/admin/quarantine/<int:entry_id>/raw": "site",
+    "/admin/rules": "site",
+    "/admin/rules/<int:rule_id>": "site",
+    "/admin/rules/test": "site",
+    "/admin/users": "site",
+}
+USER_ACTION = (
+    "/admin/users/<int:user_id>/"
+    "<any(deactivate, activate, make_admin, remove_admin, resend):action>"
+)
+# Admin actions: test_admin_actions_follow_the_rules posts to each.
+ADMIN_ACTIONS = {
+    "/admin/committees/<slug>": ("site", {"name": "Renamed", "visibility": "open"}),
+    "/admin/committees/<slug>/canned": ("manage", {"title": "Leak", "body": "Leak"}),
+    "/admin/committees/<slug>/canned/<int:canned_id>": ("manage", {"title": "X", "body": "X"}),
+    "/admin/committees/<slug>/canned/<int:canned_id>/delete": ("manage", {}),
+    "/admin/committees/<slug>/members": ("manage", {"email": "{email}", "role": "lead"}),
+    "/admin/committees/<slug>/members/<int:user_id>/remove": ("manage", {}),
+    "/admin/committees/<slug>/members/<int:user_id>/role": ("manage", {"role": "lead"}),
+    "/admin/committees/new": ("site", {"slug": "leaked", "name": "Leaked"}),
+    "/admin/mailboxes/<int:mailbox_id>/enabled": ("site", {"enabled": "0"}),
+    "/admin/mailboxes/<int:mailbox_id>/test": ("site", {}),
+    "/admin/quarantine/<int:entry_id>/delete": ("site", {}),
+    "/admin/quarantine/<int:entry_id>/retry": ("site", {}),
+    "/admin/rules": ("site", {"name": "Leak", "subject_keywords": "x"}),
+    "/admin/rules/<int:rule_id>": ("site", {"name": "Leak", "subject_keywords": "x"}),
+    "/admin/rules/<int:rule_id>/delete": ("site", {}),
+    "/admin/rules/<int:rule_id>/move": ("site", {"direction": "down"}),
+    "/admin/rules/test": ("site", {"mail": "Subject: x\n"}),
+    "/admin/users": ("site", {"email": "leak@example.org"}),
+    USER_ACTION: ("site", {}),
+}
 # Every action on a ticket; test_actions_on_unreadable_tickets_are_not_found posts to each.
 COVERED_ACTIONS = {
     "/tickets/<int:number>/reply": {"body": "Hello", "status": "pending"},
@@ -48,7 +102,15 @@ COVERED_ACTIONS = {
     "/tickets/<int:number>/merge": {"target": "1", "confirm": "yes"},
     "/tickets/<int:number>/presence": {},
 }
-NOT_TICKET_ACTIONS = {"/login", "/logout", "/tickets/bulk"}
+NOT_TICKET_ACTIONS = {
+    "/login",
+    "/logout",
+    "/tickets/bulk",
+    "/account",
+    "/invitation/<token>",
+    "/password/reset",
+    "/password/reset/<token>",
+}
 PNG = (
     b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00"
     b"\x00\x00\x1f\x15\xc4\x89\x00\x00\x00\rIDATx\x9cc\xf8\xff\xff?\x00\x05\xfe\x02\xfe"
@@ -143,7 +205,8 @@ def _add_inline_image(ticket) -> int:
 def test_the_matrix_covers_every_reading_route(app):
     rules = {r.rule for r in app.url_map.iter_rules() if "GET" in (r.methods or ())}
     rules = {r for r in rules if not r.startswith("/bootstrap/")}
-    assert rules - NOT_TICKET_READING == COVERED_RULES
+    assert rules - NOT_TICKET_READING - set(ADMIN_PAGES) == COVERED_RULES
+    assert {r for r in rules if r.startswith("/admin")} == set(ADMIN_PAGES)
 
 
 @pytest.mark.parametrize("visibility", VISIBILITIES)
@@ -338,7 +401,8 @@ def test_inline_images_and_canned_replies_follow_the_rules(client, world, person
 
 def test_every_action_is_in_the_matrix(app):
     rules = {r.rule for r in app.url_map.iter_rules() if "POST" in (r.methods or ())}
-    assert rules - NOT_TICKET_ACTIONS == set(COVERED_ACTIONS)
+    assert rules - NOT_TICKET_ACTIONS - set(ADMIN_ACTIONS) == set(COVERED_ACTIONS)
+    assert {r for r in rules if r.startswith("/admin")} == set(ADMIN_ACTIONS)
 
 
 @pytest.mark.parametrize(
@@ -451,3 +515,201 @@ def test_the_contacts_other_tickets_never_show_unreadable_ones(
     login(member_client, world.users["member"])
     text = member_client.get(f"/tickets/{world.tickets['open'].number}").get_data(as_text=True)
     assert hidden.subject in text
+
+
+# -- administration ---------------------------------------------------------------------------
+
+ADMIN_PERSONAS = (*PERSONAS, "lead")
+
+
+def may_admin(persona: str, kind: str) -> bool:
+    """Who may open an admin page: "site" pages are for site admins; "manage" pages (a
+    committee's members and canned replies) for site admins and the committee's leads;
+    "administer" pages (the index, the committee list, the audit log) for both."""
+    if persona == "admin non-member":
+        return True
+    return persona == "lead" and kind in ("manage", "administer")
+
+
+@dataclass
+class AdminWorld:
+    world: World
+    lead: object
+    rule_id: int
+    mailbox_id: int
+    entry_id: int
+
+
+@pytest.fixture
+def admin_world(session, world, make_user) -> AdminWorld:
+    from helpdesk.inbound.ingest import Source, quarantine
+    from helpdesk.inbound.mailboxes import add_mailbox
+    from helpdesk.inbound.rule_admin import save_rule
+    from helpdesk.storage import raw_mail_store
+    from tests.support.mails import make_mail
+
+    lead = make_user(committees=[(c, "lead") for c in world.committees.values()])
+    rule = save_rule(
+        None,
+        name="Private rule",
+        conditions={"subject_keywords": ["secret"]},
+        committee_id=world.committees["private"].id,
+        tags=[],
+        priority=None,
+        enabled=True,
+    )
+    box = add_mailbox(
+        "matrix", host="127.0.0.1", port=1, tls="none", username="u", password="pw-matrix"
+    )
+    raw = make_mail(to="private-queue@conference.test", subject="Quarantined quokka")
+    entry = quarantine(raw, raw_mail_store().put(raw), Source("matrix"), "parse", ValueError("x"))
+    session.commit()
+    return AdminWorld(world, lead, rule.id, box.id, entry.quarantine_id)
+
+
+def _admin_path(rule: str, aw: AdminWorld, visibility: str) -> str:
+    world = aw.world
+    return (
+        rule.replace("<slug>", world.committees[visibility].slug)
+        .replace("<int:canned_id>", str(world.canned[visibility]))
+        .replace("<int:user_id>", str(world.users["member"].id))
+        .replace("<int:rule_id>", str(aw.rule_id))
+        .replace("<int:mailbox_id>", str(aw.mailbox_id))
+        .replace("<int:entry_id>", str(aw.entry_id))
+        .replace(
+            "<any(deactivate, activate, make_admin, remove_admin, resend):action>", "deactivate"
+        )
+    )
+
+
+def _admin_user(aw: AdminWorld, persona: str):
+    return aw.lead if persona == "lead" else aw.world.users[persona]
+
+
+@pytest.mark.parametrize("visibility", VISIBILITIES)
+@pytest.mark.parametrize("persona", ADMIN_PERSONAS)
+def test_admin_pages_follow_the_rules(client, admin_world, persona, visibility):
+    committee = admin_world.world.committees[visibility]
+    login(client, _admin_user(admin_world, persona))
+    knows = persona in ("lead", "admin non-member") or knows_committee(persona, visibility)
+    for rule, kind in ADMIN_PAGES.items():
+        response = client.get(_admin_path(rule, admin_world, visibility))
+        assert response.status_code == (200 if may_admin(persona, kind) else 404), rule
+        text = response.get_data(as_text=True)
+        if not knows:
+            assert committee.name not in text, rule
+            assert committee.slug not in text, rule
+        response.close()
+
+
+@pytest.mark.parametrize("visibility", VISIBILITIES)
+@pytest.mark.parametrize("persona", PERSONAS)
+def test_admin_actions_follow_the_rules(client, admin_world, session, persona, visibility):
+    """Agents without rights get "not found" for every admin action, and nothing changes."""
+    from helpdesk.models import AuditEvent
+
+    if persona == "admin non-member":
+        return  # allowed everywhere; tests/test_admin.py carries each action out
+    login(client, _admin_user(admin_world, persona))
+    token = csrf_token(client, "/")
+    events = session.scalar(sa.select(sa.func.count()).select_from(AuditEvent))
+    for rule, (_kind, form) in ADMIN_ACTIONS.items():
+        data = {
+            k: v.replace("{email}", admin_world.world.users["non-member"].email)
+            for k, v in form.items()
+        }
+        response = client.post(
+            _admin_path(rule, admin_world, visibility), data={**data, "csrf_token": token}
+        )
+        assert response.status_code == 404, rule
+    session.expire_all()
+    assert session.scalar(sa.select(sa.func.count()).select_from(AuditEvent)) == events
+
+
+# -- notifications: Discord payloads and notification mails ------------------------------------
+
+
+@pytest.mark.parametrize("visibility", VISIBILITIES)
+def test_notifications_follow_the_rules(session, world, discord, make_user, visibility):
+    """Every persona opted in wherever it is a member; a new ticket, a customer reply and
+    a mention reach exactly those who may read the ticket, and a private committee's
+    Discord posts and mails say nothing but the committee's name and the link."""
+    from email import message_from_bytes
+
+    from helpdesk import mentions, notifications
+    from helpdesk import tickets as ticket_service
+    from helpdesk.inbound.ingest import Source, ingest
+    from helpdesk.models import Membership, OutboundKind
+    from tests.support.mails import make_mail
+
+    committee = world.committees[visibility]
+    colleague = make_user(
+        "colleague.matrix@conference.test", "Colleague Matrix", committees=[committee]
+    )
+    for membership in session.scalars(sa.select(Membership)):
+        membership.notify_email = True
+    notifications.set_discord_webhook(
+        committee.id, f"https://discord.com/api/webhooks/{100000 + committee.id}/" + "t" * 30
+    )
+    session.commit()
+    subject = f"Confidential quokka matter {visibility}"
+    sender = "Sensitive Sender <sensitive.sender@example.net>"
+    raw = make_mail(
+        sender=sender, to=committee.address_list[0], subject=subject, body="Secret body"
+    )
+    number = ingest(raw, Source("matrix")).new_ticket_numbers[0]
+    ticket = session.scalar(sa.select(Ticket).where(Ticket.number == number))
+    # A recusal can only follow the ticket: from now on the recused member hears nothing.
+    ticket_service.recuse(ticket.id, world.users["recused member"].id)
+    session.commit()
+    reply = make_mail(
+        sender=sender,
+        to=committee.address_list[0],
+        subject=f"Re: {subject}",
+        body="More secrets",
+        in_reply_to=message_from_bytes(raw)["Message-ID"],
+    )
+    assert ingest(reply, Source("matrix")).ticket_numbers == [number]
+    author = world.users["member"]
+    note = mentions.add_note(
+        ticket.id,
+        author.id,
+        f"@{colleague.email} and @{world.users['recused member'].email}, see this",
+    )
+    assert note.notified == [colleague]
+    session.commit()
+
+    secrets_ = (subject, "quokka", "Sensitive", "sensitive.sender", "Secret body", "More secrets")
+    assert len(discord.posts) == 2
+    for post in discord.posts:
+        assert f"/tickets/{number}" in post.content
+        assert committee.name in post.content
+        for secret in secrets_:
+            # Only an open or members-only committee's posts name the subject.
+            if visibility == "private" or secret not in (subject, "quokka"):
+                assert secret not in post.content.replace("\\", ""), post.content
+    mails = list(
+        session.scalars(
+            sa.select(OutboundMessage).where(OutboundMessage.kind == OutboundKind.NOTIFICATION)
+        )
+    )
+    recipients = {m.to_key for m in mails}
+    for persona, user in world.users.items():
+        # The new ticket's mail went out before the recusal; the reply's only to readers.
+        if persona == "member":
+            assert user.email in recipients
+        elif persona != "recused member":
+            assert user.email not in recipients, persona
+    kinds = {m.message_id.split(".")[1] for m in mails if m.to_key == colleague.email}
+    assert kinds == {"new-ticket", "customer-reply", "mention"}
+    recused = world.users["recused member"].email
+    assert [m.message_id.split(".")[1] for m in mails if m.to_key == recused] in (
+        [],
+        ["new-ticket"],
+    )
+    for mail in mails:
+        body = mail.subject + "\n" + mail.text
+        assert f"/tickets/{number}" in body
+        for secret in secrets_:
+            if visibility == "private" or secret not in (subject, "quokka"):
+                assert secret not in body, (visibility, mail.subject)

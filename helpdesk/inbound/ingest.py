@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
+from helpdesk import notifications
 from helpdesk.database import upsert, utcnow
 from helpdesk.extensions import db
 from helpdesk.inbound import records
@@ -273,6 +274,7 @@ def _ingest(raw: bytes, sha256: str, source: Source, stage: _Stage) -> IngestRes
                 message_id=message.id,
             )
             result.ticket_numbers.append(ticket.number)
+            notifications.customer_replied(ticket, message)
             continue
         ticket, message = records.open_ticket(committee_id, facts, raw_id)
         for number, kind_of_link in linked_from:

@@ -48,6 +48,9 @@ class Committee(db.Model):
     acknowledge: Mapped[bool] = mapped_column(default=True)
     ack_subject: Mapped[str | None] = mapped_column(sa.Text)
     ack_text: Mapped[str | None] = mapped_column(sa.Text)
+    # The committee's Discord channel webhook (its URL holds a secret): encrypted with
+    # helpdesk.crypto, like mailbox passwords.
+    discord_webhook_encrypted: Mapped[str | None] = mapped_column(sa.Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     addresses: Mapped[list[CommitteeAddress]] = relationship(
@@ -102,6 +105,8 @@ class Membership(db.Model):
     role: Mapped[MembershipRole] = mapped_column(
         str_enum(MembershipRole, "membership_role"), default=MembershipRole.MEMBER
     )
+    # The member asked to hear of new tickets, customer replies and mentions by e-mail.
+    notify_email: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     user: Mapped[User] = relationship(back_populates="memberships")

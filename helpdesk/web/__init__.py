@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from flask import Flask
 
-from helpdesk.web import actions, auth, errors, security, tickets
+from helpdesk.web import account, actions, auth, errors, security, tickets
+from helpdesk.web.admin import bp as admin_bp
 
 
 def register_web(app: Flask) -> None:
@@ -12,5 +13,7 @@ def register_web(app: Flask) -> None:
     app.register_blueprint(auth.bp)
     app.register_blueprint(tickets.bp)
     app.register_blueprint(actions.bp)
+    app.register_blueprint(admin_bp)
+    app.register_blueprint(account.bp)
     errors.register(app)
     security.register(app)

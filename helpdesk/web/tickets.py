@@ -8,6 +8,7 @@ from flask_login import current_user, login_required
 from helpdesk import access, canned, mentions, queues, ticket_page
 from helpdesk.errors import NotFound, ServiceError
 from helpdesk.extensions import db
+from helpdesk.inbound import inbound_admin
 from helpdesk.inline_images import SHOWN_TYPES, user_for
 from helpdesk.merging import final_ticket
 from helpdesk.models import Committee, Ticket, TicketStatus
@@ -51,6 +52,7 @@ def dashboard():
         unassigned=unassigned.tickets,
         mentions=mentions.unread(current_user),
         statuses=queues.open_statuses(),
+        mailboxes=inbound_admin.mailboxes() if access.is_site_admin(current_user) else [],
     )
 
 
