@@ -29,6 +29,7 @@ from helpdesk.models import (
     Attachment,
     AuditEvent,
     Committee,
+    MailingList,
     Membership,
     MembershipRole,
     Message,
@@ -271,4 +272,62 @@ def is_member(user: Any, committee_id: int) -> bool:
         return False
     return (
         db.session.get(Membership, {"user_id": user.id, "committee_id": committee_id}) is not None
+    )
+
+
+# -- mailing lists ----------------------------------------------------------------------------
+
+
+def _list_visibility(user: Any) -> sa.ColumnElement[bool]:
+    """Lists whose organiser pages ``user`` may open: those of the committees the user
+    belongs to (any role) and, for site admins, those of every committee that is not
+    private. A private committee's lists exist only for its members."""
+    if not is_agent(user):
+        return sa.false()
+    member_of = MailingList.committee_id.in_(_member_committee_ids(user))
+    if not user.is_admin:
+        return member_of
+    not_private = sa.select(Committee.id).where(Committee.visibility != Visibility.PRIVATE)
+    return sa.or_(member_of, MailingList.committee_id.in_(not_private))
+
+
+def visible_lists(user: Any) -> sa.Select:
+    """Mailing lists ``user`` may see and organise, ordered by name."""
+    return sa.select(MailingList).where(_list_visibility(user)).order_by(MailingList.name)
+
+
+def visible_list(user: Any, slug: str) -> MailingList | None:
+    """The list called ``slug`` if ``user`` may organise it, else None (as if missing)."""
+    return db.session.scalar(
+        sa.select(MailingList).where(MailingList.slug == slug, _list_visibility(user))
+    )
+
+
+def list_owner_committees(user: Any) -> sa.Select:
+    """Committees ``user`` may create lists for (the same rule as seeing their lists)."""
+    if not is_agent(user):
+        return sa.select(Committee).where(sa.false())
+    member_of = Committee.id.in_(_member_committee_ids(user))
+    scope = (
+        sa.or_(member_of, Committee.visibility != Visibility.PRIVATE)
+        if user.is_admin
+        else member_of
+    )
+    return sa.select(Committee).where(scope).order_by(Committee.name)
+
+
+def can_manage_suppressions(user: Any) -> bool:
+    """Whether ``user`` may read and edit the global suppression list: site admins and
+    committee leads (it is site-wide and holds addresses from every committee's mail)."""
+    if not is_agent(user):
+        return False
+    if user.is_admin:
+        return True
+    return (
+        db.session.scalar(
+            sa.select(Membership.user_id)
+            .where(Membership.user_id == user.id, Membership.role == MembershipRole.LEAD)
+            .limit(1)
+        )
+        is not None
     )

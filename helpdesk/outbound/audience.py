@@ -227,7 +227,8 @@ def subscribe(
     """
     subscriber = _subscriber(subscriber_id)
     reason = suppressions.suppressed_among([subscriber.address_key]).get(subscriber.address_key)
-    if reason is not None:
+    # A pending subscription receives nothing; its confirmation checks again.
+    if reason is not None and not pending:
         raise ServiceError(
             f"{subscriber.address_key} is suppressed ({reason.value})", field="email"
         )

@@ -38,6 +38,17 @@ from helpdesk.outbound.suppressions import among, dialect_insert, suppressed_amo
 CHUNK = 1000
 _CONSENT_COLUMNS = ("consent_at", "consent_method", "consent_source", "confirmed_at")
 KNOWN_COLUMNS = ("email", "name", "language")
+# Columns an export writes about the subscription: read back, they are not attributes; a
+# status other than subscribed keeps the row out (an export carries unsubscribed people).
+SUBSCRIPTION_COLUMNS = (
+    "status",
+    "consent_at",
+    "consent_method",
+    "consent_source",
+    "confirmed_at",
+    "unsubscribed_at",
+    "unsubscribe_source",
+)
 
 
 @dataclass(frozen=True)
@@ -113,7 +124,11 @@ def parse(text: str) -> tuple[list[str], Iterator[CsvRow | RowProblem]]:
 
 def _rows(reader, columns: list[str]) -> Iterator[CsvRow | RowProblem]:
     index = {name: i for i, name in enumerate(columns)}
-    extra = [(name, i) for name, i in index.items() if name not in KNOWN_COLUMNS]
+    extra = [
+        (name, i)
+        for name, i in index.items()
+        if name not in KNOWN_COLUMNS and name not in SUBSCRIPTION_COLUMNS
+    ]
     last_line = reader.line_num
     while True:
         line = last_line + 1
@@ -137,6 +152,10 @@ def _rows(reader, columns: list[str]) -> Iterator[CsvRow | RowProblem]:
             i = index.get(name)
             return values[i].strip() if i is not None and i < len(values) else ""
 
+        status = get("status").lower()
+        if status and status != "subscribed":
+            yield RowProblem(line, email, f"status column says {status}")
+            continue
         yield CsvRow(
             line=line,
             email=email,

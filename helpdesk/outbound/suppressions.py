@@ -54,11 +54,13 @@ def suppress(address: str, reason: SuppressionReason | str, source: str = "") ->
     if not addresses.is_valid(key):
         return False
     reason = SuppressionReason(reason)
+    table = Suppression.__table__
     added = db.session.execute(
-        dialect_insert(Suppression)
-        .values(address_key=key, reason=reason, source=source[:255], created_at=utcnow())
-        .on_conflict_do_nothing(index_elements=[Suppression.address_key])
-    ).rowcount
+        dialect_insert(table)
+        .values(address_key=key, reason=reason.value, source=source[:255], created_at=utcnow())
+        .on_conflict_do_nothing(index_elements=[table.c.address_key])
+        .returning(table.c.id)
+    ).scalar()
     status = _SUBSCRIBER_STATUS.get(reason)
     if status is not None:
         db.session.execute(
@@ -67,7 +69,7 @@ def suppress(address: str, reason: SuppressionReason | str, source: str = "") ->
             .values(status=status, updated_at=utcnow())
             .execution_options(synchronize_session=False)
         )
-    return bool(added)
+    return added is not None
 
 
 def is_suppressed(address: str) -> bool:
