@@ -387,7 +387,7 @@ class Settings:
         "HELPDESK_SUBSCRIBE_RATE",
         parse_rate,
         "5/minute;30/hour",
-        "public subscribe form submissions allowed per client address",
+        "public subscribe form submissions allowed per client address and per address subscribed",
     )
     unsubscribe_address: str | None = _setting(
         "HELPDESK_UNSUBSCRIBE_ADDRESS",

@@ -27,8 +27,14 @@ def _invalid_link(reason: str = ""):
     return render_template("public/invalid_link.html", reason=reason), 400
 
 
+def _subscribe_address_key() -> str:
+    # Also per address: nobody can flood one mailbox with confirmation mails.
+    return "subscribe:" + (request.form.get("email") or "").strip().lower()
+
+
 @bp.route("/subscribe/<slug>", methods=["GET", "POST"])
 @limiter.limit(_subscribe_rate, methods=["POST"])
+@limiter.limit(_subscribe_rate, methods=["POST"], key_func=_subscribe_address_key)
 def subscribe(slug: str):
     """The public subscribe form of a public list."""
     try:

@@ -322,6 +322,20 @@ def test_the_subscribe_form_is_rate_limited(client, session, news):
     assert statuses == [200] * 5 + [429]
 
 
+def test_one_address_cannot_be_flooded_from_many_clients(app, session, news):
+    statuses = []
+    for i in range(6):
+        client = app.test_client()
+        token = csrf_token(client, f"/subscribe/{news.slug}")
+        response = client.post(
+            f"/subscribe/{news.slug}",
+            data={"email": "victim@example.org", "csrf_token": token},
+            environ_overrides={"REMOTE_ADDR": f"10.0.0.{i + 1}"},
+        )
+        statuses.append(response.status_code)
+    assert statuses == [200] * 5 + [429]
+
+
 # -- the preference page ----------------------------------------------------------------------
 
 
