@@ -161,7 +161,10 @@ def _rows(reader, columns: list[str]) -> Iterator[CsvRow | RowProblem]:
             email=email,
             name=get("name"),
             language=get("language"),
-            attributes={name: get(name)[:MAX_ATTRIBUTE_CHARS] for name, _ in extra},
+            # An empty cell says nothing: it neither sets nor clears an attribute.
+            attributes={
+                name: value[:MAX_ATTRIBUTE_CHARS] for name, _ in extra if (value := get(name))
+            },
         )
 
 

@@ -234,7 +234,9 @@ def test_a_file_that_cannot_be_read_is_refused_whole(session, news, data, messag
 
 def test_importing_again_updates_details_and_keeps_consent(session, news):
     _import(news.id, "email,name,country\nana@example.org,Ana,IT\n", "first.csv")
-    report = _import(news.id, "email,name,ticket\nana@example.org,Ana B,student\n", "second.csv")
+    report = _import(
+        news.id, "email,name,ticket,country\nana@example.org,Ana B,student,\n", "second.csv"
+    )
     assert report.subscribed == 0
     assert report.already_subscribed == 1
     sub = _subscription(news.id, "ana@example.org")
