@@ -15,7 +15,7 @@ import io
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import IO
 
 import sqlalchemy as sa
@@ -33,7 +33,7 @@ from helpdesk.models import (
     SubscriptionStatus,
 )
 from helpdesk.outbound.audience import MAX_ATTRIBUTE_CHARS, MAX_NAME, clean_language
-from helpdesk.outbound.suppressions import among, dialect_insert, suppressed_among
+from helpdesk.outbound.suppressions import among, suppressed_among
 
 CHUNK = 1000
 _CONSENT_COLUMNS = ("consent_at", "consent_method", "consent_source", "confirmed_at")
@@ -233,48 +233,43 @@ def _postgres() -> bool:
     return db.session.get_bind().dialect.name == "postgresql"
 
 
-def _text(value) -> str | None:
-    if value is None:
-        return None
+def _json_value(value, sqlite: bool):
     if isinstance(value, enum.Enum):
-        return str(value.value)
+        return value.value
     if isinstance(value, datetime):
+        if sqlite:  # the form SQLAlchemy stores: naive UTC, microseconds
+            return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
         return value.isoformat()
-    if isinstance(value, dict):
-        return json.dumps(value)
-    return str(value)
+    return value
 
 
 def _insert_rows(table: sa.Table, rows: list[dict], conflict: list[str]) -> None:
     """Insert ``rows`` (dicts with the same keys), skipping conflicts on ``conflict``.
 
-    PostgreSQL gets one ``INSERT ... SELECT FROM unnest(arrays)`` per chunk; SQLite a
-    multi-row VALUES through SQLAlchemy's batched executemany.
+    The chunk travels as one JSON parameter (the C JSON encoder makes it cheap) that the
+    database expands into rows: ``jsonb_to_recordset`` on PostgreSQL, ``json_each`` on
+    SQLite. One statement per chunk, no per-row parameter handling.
     """
     if not rows:
         return
-    if not _postgres():
-        db.session.execute(
-            dialect_insert(table)
-            .on_conflict_do_nothing(index_elements=[table.c[c] for c in conflict])
-            .returning(table.c.id),
-            rows,
-        )
-        return
-    dialect = db.session.get_bind().dialect
+    sqlite = not _postgres()
     names = list(rows[0])
-    arrays = ", ".join(
-        f"CAST(CAST(:c{i} AS TEXT[]) AS {table.c[name].type.compile(dialect=dialect)}[])"
-        for i, name in enumerate(names)
-    )
+    columns = ", ".join(names)
+    if sqlite:
+        values = ", ".join(f"json_extract(value, '$.{name}')" for name in names)
+        source = "json_each(:rows) WHERE true"  # WHERE: SQLite's upsert-after-SELECT rule
+    else:
+        dialect = db.session.get_bind().dialect
+        record = ", ".join(f"{n} {table.c[n].type.compile(dialect=dialect)}" for n in names)
+        values = columns
+        source = f"jsonb_to_recordset(CAST(:rows AS JSONB)) AS x({record})"
     # Table and column names come from our own models, never from the file.
     statement = sa.text(
-        f"INSERT INTO {table.name} ({', '.join(names)}) SELECT * FROM unnest({arrays}) "  # noqa: S608
+        f"INSERT INTO {table.name} ({columns}) SELECT {values} FROM {source} "  # noqa: S608
         f"ON CONFLICT ({', '.join(conflict)}) DO NOTHING"
     )
-    db.session.execute(
-        statement, {f"c{i}": [_text(row[name]) for row in rows] for i, name in enumerate(names)}
-    )
+    document = json.dumps([{k: _json_value(v, sqlite) for k, v in row.items()} for row in rows])
+    db.session.execute(statement, {"rows": document})
 
 
 def _write_chunk(
@@ -373,14 +368,16 @@ def _write_chunk(
             updates.append({"id": known.id, **values, "updated_at": now})
     if updates:
         db.session.execute(sa.update(Subscriber), updates)
-    accepted_keys = [key for key, _ in accepted]
-    ids = dict(
-        db.session.execute(
-            sa.select(Subscriber.address_key, Subscriber.id).where(
-                among(Subscriber.address_key, accepted_keys)
-            )
-        ).all()
-    )
+    ids = {key: row.id for key, row in existing.items()}
+    created = [row["address_key"] for row in new]
+    if created:
+        ids.update(
+            db.session.execute(
+                sa.select(Subscriber.address_key, Subscriber.id).where(
+                    among(Subscriber.address_key, created)
+                )
+            ).all()
+        )
     inserts, confirms = [], []
     for key, row in accepted:
         subscriber_id = ids[key]
