@@ -82,6 +82,8 @@ def _configure(app: Flask, settings: Settings, instance: Path) -> None:
         HELPDESK_RAW_MAIL_PATH=str(settings.raw_mail_path or instance / "raw-mail"),
         HELPDESK_ATTACHMENTS_PATH=str(settings.attachments_path or instance / "attachments"),
         HELPDESK_LOGIN_RATE=settings.login_rate,
+        HELPDESK_SUBSCRIBE_RATE=settings.subscribe_rate,
+        HELPDESK_UNSUBSCRIBE_ADDRESS=settings.unsubscribe_address,
         HELPDESK_ENCRYPTION_KEYS=settings.encryption_key
         or (load_or_create_secret_key(instance, "encryption_key", fernet=True),),
         HELPDESK_SUBJECT_TAG=settings.subject_tag,

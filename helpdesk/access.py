@@ -29,6 +29,7 @@ from helpdesk.models import (
     Attachment,
     AuditEvent,
     Committee,
+    MailingList,
     Membership,
     MembershipRole,
     Message,
@@ -303,3 +304,50 @@ def managed_committee(user: Any, slug: str) -> Committee | None:
     """The committee called ``slug`` if ``user`` manages it (its members and canned
     replies), else None: to anyone else it answers "not found", private or not."""
     return db.session.scalar(manageable_committees(user).where(Committee.slug == slug))
+
+
+# -- mailing lists ----------------------------------------------------------------------------
+
+
+def _list_visibility(user: Any) -> sa.ColumnElement[bool]:
+    """Lists whose organiser pages ``user`` may open: those of the committees the user
+    belongs to (any role) and, for site admins, those of every committee that is not
+    private. A private committee's lists exist only for its members."""
+    if not is_agent(user):
+        return sa.false()
+    member_of = MailingList.committee_id.in_(_member_committee_ids(user))
+    if not user.is_admin:
+        return member_of
+    not_private = sa.select(Committee.id).where(Committee.visibility != Visibility.PRIVATE)
+    return sa.or_(member_of, MailingList.committee_id.in_(not_private))
+
+
+def visible_lists(user: Any) -> sa.Select:
+    """Mailing lists ``user`` may see and organise, ordered by name."""
+    return sa.select(MailingList).where(_list_visibility(user)).order_by(MailingList.name)
+
+
+def visible_list(user: Any, slug: str) -> MailingList | None:
+    """The list called ``slug`` if ``user`` may organise it, else None (as if missing)."""
+    return db.session.scalar(
+        sa.select(MailingList).where(MailingList.slug == slug, _list_visibility(user))
+    )
+
+
+def list_owner_committees(user: Any) -> sa.Select:
+    """Committees ``user`` may create lists for (the same rule as seeing their lists)."""
+    if not is_agent(user):
+        return sa.select(Committee).where(sa.false())
+    member_of = Committee.id.in_(_member_committee_ids(user))
+    scope = (
+        sa.or_(member_of, Committee.visibility != Visibility.PRIVATE)
+        if user.is_admin
+        else member_of
+    )
+    return sa.select(Committee).where(scope).order_by(Committee.name)
+
+
+def can_manage_suppressions(user: Any) -> bool:
+    """Whether ``user`` may read and edit the global suppression list: site admins and
+    committee leads (it is site-wide and holds addresses from every committee's mail)."""
+    return may_administer(user)

@@ -225,9 +225,12 @@ COMMANDS = [init_db, committee, create_agent_command, api_token, demo, serve, wo
 def register_commands(app: Flask) -> None:
     """Attach the helpdesk commands to ``app.cli``."""
     from helpdesk.inbound.commands import COMMANDS as INBOUND_COMMANDS
+    from helpdesk.outbound import audience_commands
 
     for command in [*COMMANDS, *INBOUND_COMMANDS]:
         app.cli.add_command(command)
+    app.cli.add_command(audience_commands.mailing_list)
+    app.cli.add_command(audience_commands.subscribers)
 
 
 def _create_app() -> Flask:

@@ -222,6 +222,16 @@ def parse_mail_address(name: str, raw: str) -> str:
     return value
 
 
+def parse_bare_address(name: str, raw: str) -> str:
+    """Parse a bare mail address (local@domain), as mail is sent to it."""
+    from helpdesk.addresses import is_valid
+
+    value = raw.strip()
+    if not is_valid(value) or "+" in value.partition("@")[0]:
+        raise ConfigError(name, f"{raw!r} is not a mail address like unsubscribe@example.org")
+    return value
+
+
 def parse_text(name: str, raw: str) -> str:
     """Parse free text; only emptiness is rejected."""
     if not raw.strip():
@@ -410,6 +420,19 @@ class Settings:
         parse_rate,
         "10/minute;50/hour",
         "failed logins allowed per client address and per account",
+    )
+    subscribe_rate: str = _setting(
+        "HELPDESK_SUBSCRIBE_RATE",
+        parse_rate,
+        "5/minute;30/hour",
+        "public subscribe form submissions allowed per client address and per address subscribed",
+    )
+    unsubscribe_address: str | None = _setting(
+        "HELPDESK_UNSUBSCRIBE_ADDRESS",
+        parse_bare_address,
+        None,
+        "mailbox the ingester reads for mailto: unsubscribes (List-Unsubscribe); "
+        "unset: bulk mail carries only the https one-click link",
     )
     session_hours: int = _setting(
         "HELPDESK_SESSION_HOURS",

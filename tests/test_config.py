@@ -37,6 +37,8 @@ def test_defaults_need_no_settings_at_all():
         ("HELPDESK_BASE_URL", "helpdesk.example.org", "is not an http:// or https:// URL"),
         ("HELPDESK_SECRET_KEY", "short", "at least 32 characters"),
         ("HELPDESK_SESSION_HOURS", "twelve", "is not an integer"),
+        ("HELPDESK_UNSUBSCRIBE_ADDRESS", "unsubscribe", "is not a mail address"),
+        ("HELPDESK_UNSUBSCRIBE_ADDRESS", "u+x@example.org", "is not a mail address"),
         ("HELPDESK_SESSION_HOURS", "0", "must be greater than zero"),
         ("HELPDESK_LOGIN_RATE", "lots", "is not a rate"),
         ("HELPDESK_SMTP_URL", "ftp://mail.example.org", "does not start with one of"),

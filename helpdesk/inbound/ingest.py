@@ -32,6 +32,7 @@ from helpdesk.models import (
     Ticket,
     TicketLink,
 )
+from helpdesk.outbound.unsubscribe import unsubscribe_by_mail
 from helpdesk.storage import raw_mail_store
 
 log = logging.getLogger(__name__)
@@ -53,7 +54,8 @@ class IngestResult:
     """What became of one mail."""
 
     raw_mail_id: int
-    outcome: str  # tickets | duplicate | bounce | complaint | auto_reply | own_mail | quarantined
+    # tickets | duplicate | bounce | complaint | auto_reply | own_mail | unsubscribe | quarantined
+    outcome: str
     ticket_numbers: list[int] = field(default_factory=list)
     new_ticket_numbers: list[int] = field(default_factory=list)
     quarantine_id: int | None = None
@@ -224,6 +226,13 @@ def _ingest(raw: bytes, sha256: str, source: Source, stage: _Stage) -> IngestRes
             outcome = ReceiptOutcome.COMPLAINT
         _receipt(facts, scope, outcome, raw_id, key=facts.report_key)
         return IngestResult(raw_id, scope)
+
+    if kind is not MailKind.AUTO_REPLY:
+        stage.name = "unsubscribe"
+        # A mailto: unsubscribe (List-Unsubscribe) with a valid token opens no ticket;
+        # one without a token reaches a person through the usual routing.
+        if unsubscribe_by_mail(facts.recipients(), facts.mail.subject or "") is not None:
+            return IngestResult(raw_id, "unsubscribe")
 
     stage.name = "thread"
     match = find_thread(

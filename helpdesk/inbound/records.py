@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 
 from helpdesk import addresses, contacts, tickets
-from helpdesk.database import upsert, utcnow
+from helpdesk.database import utcnow
 from helpdesk.errors import ServiceError
 from helpdesk.extensions import db
 from helpdesk.inbound.directory import directory
@@ -21,12 +21,12 @@ from helpdesk.models import (
     Direction,
     Message,
     OutboundMessage,
-    Suppression,
     SuppressionReason,
     Ticket,
     TicketParticipant,
 )
 from helpdesk.models.committees import Visibility
+from helpdesk.outbound import suppressions
 from helpdesk.storage import attachment_store
 
 if TYPE_CHECKING:
@@ -162,16 +162,12 @@ def _insert_record(table: sa.Table, **values) -> int:
 
 
 def suppress(address: str, reason: SuppressionReason, source: str) -> None:
-    """Put an address on the suppression list (idempotent; the first reason is kept)."""
-    key = addresses.normalize(address)
-    if not addresses.is_valid(key):
-        return
-    table = Suppression.__table__
-    db.session.connection().execute(
-        upsert(db.session, table)
-        .values(address_key=key, reason=reason, source=source[:255], created_at=utcnow())
-        .on_conflict_do_nothing(index_elements=[table.c.address_key])
-    )
+    """Put an address on the global suppression list (idempotent; the first reason is kept).
+
+    The same list the campaign engine checks, and the same helper the organiser pages and
+    provider events use, so a bounce seen here also marks the subscriber as bounced.
+    """
+    suppressions.suppress(address, reason, source)
 
 
 def record_bounce(report: BounceReport, raw_mail_id: int) -> int:

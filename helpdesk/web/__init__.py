@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from flask import Flask
 
-from helpdesk.web import account, actions, auth, errors, security, tickets
+from helpdesk.web import (
+    account,
+    actions,
+    audience,
+    auth,
+    errors,
+    security,
+    subscribers_public,
+    tickets,
+)
 from helpdesk.web.admin import bp as admin_bp
 
 
@@ -15,5 +24,7 @@ def register_web(app: Flask) -> None:
     app.register_blueprint(actions.bp)
     app.register_blueprint(admin_bp)
     app.register_blueprint(account.bp)
+    app.register_blueprint(audience.bp)
+    app.register_blueprint(subscribers_public.bp)
     errors.register(app)
     security.register(app)

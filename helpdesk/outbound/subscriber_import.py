@@ -1,0 +1,482 @@
+"""CSV import and export of a list's subscribers.
+
+The file needs a header line with an ``email`` column; ``name`` and ``language`` are
+known columns and every other column becomes an attribute. Every row that is not
+imported is reported with its line number and the reason (invalid address, duplicate
+within the file, suppressed, already unsubscribed): nothing is dropped silently. Valid rows
+are written a chunk at a time with set-based statements, in the caller's transaction.
+"""
+
+from __future__ import annotations
+
+import csv
+import enum
+import io
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import IO
+
+import sqlalchemy as sa
+
+from helpdesk import addresses
+from helpdesk.database import utcnow
+from helpdesk.errors import ServiceError
+from helpdesk.extensions import db
+from helpdesk.models import (
+    ConsentMethod,
+    Contact,
+    Subscriber,
+    SubscriberStatus,
+    Subscription,
+    SubscriptionStatus,
+)
+from helpdesk.outbound.audience import MAX_ATTRIBUTE_CHARS, MAX_NAME, clean_language
+from helpdesk.outbound.suppressions import among, suppressed_among
+
+CHUNK = 1000
+_CONSENT_COLUMNS = ("consent_at", "consent_method", "consent_source", "confirmed_at")
+KNOWN_COLUMNS = ("email", "name", "language")
+# Columns an export writes about the subscription: read back, they are not attributes; a
+# status other than subscribed keeps the row out (an export carries unsubscribed people).
+SUBSCRIPTION_COLUMNS = (
+    "status",
+    "consent_at",
+    "consent_method",
+    "consent_source",
+    "confirmed_at",
+    "unsubscribed_at",
+    "unsubscribe_source",
+)
+
+
+@dataclass(frozen=True)
+class CsvRow:
+    """One data row of the file, by the line it starts on."""
+
+    line: int
+    email: str
+    name: str
+    language: str
+    attributes: dict[str, str]
+
+
+@dataclass(frozen=True)
+class RowProblem:
+    """A row that was not imported, and why."""
+
+    line: int
+    email: str
+    reason: str
+
+
+@dataclass
+class ImportReport:
+    """What an import did, row by row where a row was refused."""
+
+    source: str
+    rows: int = 0
+    subscribed: int = 0  # new subscriptions (or pending ones now confirmed)
+    already_subscribed: int = 0  # live subscriptions kept as they were (details updated)
+    problems: list[RowProblem] = field(default_factory=list)
+
+    def summary(self) -> str:
+        """One line for people."""
+        return (
+            f"{self.rows} rows: {self.subscribed} subscribed, {self.already_subscribed} "
+            f"already subscribed (details updated), {len(self.problems)} not imported"
+        )
+
+
+def decode(data: bytes) -> str:
+    """The file's text (UTF-8, a byte-order mark tolerated); the error names the line."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        raise ServiceError(f"line {line}: the file is not UTF-8 text", field="file") from None
+
+
+def parse(text: str) -> tuple[list[str], Iterator[CsvRow | RowProblem]]:
+    """The header's columns and the rows (or problems of shape) of a CSV text."""
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise ServiceError("the file is empty; it needs a header line", field="file") from None
+    except csv.Error as error:
+        raise ServiceError(f"line 1: {error}", field="file") from None
+    columns = [c.strip().lower() for c in header]
+    if "email" not in columns:
+        raise ServiceError(
+            "line 1 must be a header naming the columns, with an email column "
+            "(email,name,language,...)",
+            field="file",
+        )
+    if any(not c for c in columns):
+        raise ServiceError("line 1: a column has no name", field="file")
+    duplicates = sorted({c for c in columns if columns.count(c) > 1})
+    if duplicates:
+        raise ServiceError(f"line 1: column {duplicates[0]!r} appears twice", field="file")
+    return columns, _rows(reader, columns)
+
+
+def _rows(reader, columns: list[str]) -> Iterator[CsvRow | RowProblem]:
+    index = {name: i for i, name in enumerate(columns)}
+    extra = [
+        (name, i)
+        for name, i in index.items()
+        if name not in KNOWN_COLUMNS and name not in SUBSCRIPTION_COLUMNS
+    ]
+    last_line = reader.line_num
+    while True:
+        line = last_line + 1
+        try:
+            values = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as error:
+            last_line = reader.line_num
+            yield RowProblem(line, "", f"unreadable row: {error}")
+            continue
+        last_line = reader.line_num
+        if not any(v.strip() for v in values):
+            continue  # a blank line holds no row
+        email = values[index["email"]].strip() if len(values) > index["email"] else ""
+        if len(values) > len(columns):
+            yield RowProblem(line, email, f"{len(values)} fields but the header has {len(columns)}")
+            continue
+
+        def get(name: str, values=values) -> str:
+            i = index.get(name)
+            return values[i].strip() if i is not None and i < len(values) else ""
+
+        status = get("status").lower()
+        if status and status != "subscribed":
+            yield RowProblem(line, email, f"status column says {status}")
+            continue
+        yield CsvRow(
+            line=line,
+            email=email,
+            name=get("name"),
+            language=get("language"),
+            # An empty cell says nothing: it neither sets nor clears an attribute.
+            attributes={
+                name: value[:MAX_ATTRIBUTE_CHARS] for name, _ in extra if (value := get(name))
+            },
+        )
+
+
+def import_csv(
+    list_id: int,
+    data: bytes,
+    source: str,
+    *,
+    progress: Callable[[int], None] | None = None,
+) -> ImportReport:
+    """Import the CSV ``data`` into list ``list_id``; ``source`` names the file.
+
+    Consent is recorded as method ``import`` with source ``FILE:LINE``. The caller
+    commits. ``progress`` is called with the number of rows handled since its last call.
+    """
+    _, rows = parse(decode(data))
+    report = ImportReport(source=source)
+    seen: dict[str, int] = {}
+    chunk: list[tuple[str, CsvRow]] = []
+    for item in rows:
+        report.rows += 1
+        if isinstance(item, RowProblem):
+            report.problems.append(item)
+            _tick(progress, 1)
+            continue
+        problem = _check_row(item, seen)
+        if problem is not None:
+            report.problems.append(problem)
+            _tick(progress, 1)
+            continue
+        chunk.append((addresses.normalize(item.email), item))
+        if len(chunk) >= CHUNK:
+            _write_chunk(list_id, chunk, source, report)
+            _tick(progress, len(chunk))
+            chunk = []
+    if chunk:
+        _write_chunk(list_id, chunk, source, report)
+        _tick(progress, len(chunk))
+    report.problems.sort(key=lambda p: p.line)
+    return report
+
+
+def _tick(progress: Callable[[int], None] | None, n: int) -> None:
+    if progress is not None:
+        progress(n)
+
+
+def _check_row(row: CsvRow, seen: dict[str, int]) -> RowProblem | None:
+    if not row.email:
+        return RowProblem(row.line, row.email, "invalid address: empty")
+    if not addresses.is_valid(row.email):
+        return RowProblem(row.line, row.email, "invalid address")
+    try:
+        clean_language(row.language)
+    except ServiceError as error:
+        return RowProblem(row.line, row.email, error.message)
+    key = addresses.normalize(row.email)
+    first = seen.get(key)
+    if first is not None:
+        return RowProblem(row.line, row.email, f"duplicate of line {first}")
+    seen[key] = row.line
+    return None
+
+
+def _postgres() -> bool:
+    return db.session.get_bind().dialect.name == "postgresql"
+
+
+def _json_value(value, sqlite: bool):
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, datetime):
+        if sqlite:  # the form SQLAlchemy stores: naive UTC, microseconds
+            return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+        return value.isoformat()
+    return value
+
+
+def _insert_rows(table: sa.Table, rows: list[dict], conflict: list[str]) -> None:
+    """Insert ``rows`` (dicts with the same keys), skipping conflicts on ``conflict``.
+
+    The chunk travels as one JSON parameter (the C JSON encoder makes it cheap) that the
+    database expands into rows: ``jsonb_to_recordset`` on PostgreSQL, ``json_each`` on
+    SQLite. One statement per chunk, no per-row parameter handling.
+    """
+    if not rows:
+        return
+    sqlite = not _postgres()
+    names = list(rows[0])
+    columns = ", ".join(names)
+    if sqlite:
+        values = ", ".join(f"json_extract(value, '$.{name}')" for name in names)
+        source = "json_each(:rows) WHERE true"  # WHERE: SQLite's upsert-after-SELECT rule
+    else:
+        dialect = db.session.get_bind().dialect
+        record = ", ".join(f"{n} {table.c[n].type.compile(dialect=dialect)}" for n in names)
+        values = columns
+        source = f"jsonb_to_recordset(CAST(:rows AS JSONB)) AS x({record})"
+    # Table and column names come from our own models, never from the file.
+    statement = sa.text(
+        f"INSERT INTO {table.name} ({columns}) SELECT {values} FROM {source} "  # noqa: S608
+        f"ON CONFLICT ({', '.join(conflict)}) DO NOTHING"
+    )
+    document = json.dumps([{k: _json_value(v, sqlite) for k, v in row.items()} for row in rows])
+    db.session.execute(statement, {"rows": document})
+
+
+def _write_chunk(
+    list_id: int, chunk: list[tuple[str, CsvRow]], source: str, report: ImportReport
+) -> None:
+    keys = [key for key, _ in chunk]
+    suppressed = suppressed_among(keys)
+    existing = {
+        row.address_key: row
+        for row in db.session.execute(
+            sa.select(
+                Subscriber.id,
+                Subscriber.address_key,
+                Subscriber.name,
+                Subscriber.language,
+                Subscriber.attributes,
+                Subscriber.status,
+                Subscriber.contact_id,
+            ).where(among(Subscriber.address_key, keys))
+        )
+    }
+    subscriptions = {
+        subscriber_id: SubscriptionStatus(status)
+        for subscriber_id, status in db.session.execute(
+            sa.select(Subscription.subscriber_id, Subscription.status).where(
+                Subscription.list_id == list_id,
+                among(Subscription.subscriber_id, [r.id for r in existing.values()]),
+            )
+        )
+    }
+    accepted: list[tuple[str, CsvRow]] = []
+    for key, row in chunk:
+        reason = suppressed.get(key)
+        known = existing.get(key)
+        if reason is not None:
+            report.problems.append(RowProblem(row.line, row.email, f"suppressed ({reason.value})"))
+        elif known is not None and known.status == SubscriberStatus.UNSUBSCRIBED:
+            report.problems.append(
+                RowProblem(row.line, row.email, "already unsubscribed (from everything)")
+            )
+        elif known is not None and known.status != SubscriberStatus.ACTIVE:
+            report.problems.append(
+                RowProblem(row.line, row.email, f"suppressed ({SubscriberStatus(known.status)})")
+            )
+        elif known is not None and subscriptions.get(known.id) == SubscriptionStatus.UNSUBSCRIBED:
+            report.problems.append(
+                RowProblem(row.line, row.email, "already unsubscribed from this list")
+            )
+        else:
+            accepted.append((key, row))
+    if not accepted:
+        return
+    now = utcnow()
+    # Link subscribers to the helpdesk contacts with the same address.
+    contacts = dict(
+        db.session.execute(
+            sa.select(Contact.email_key, Contact.id).where(
+                among(Contact.email_key, [key for key, _ in accepted])
+            )
+        ).all()
+    )
+    new = [
+        {
+            "address_key": key,
+            "email": row.email,
+            "name": row.name[:MAX_NAME],
+            "language": row.language,
+            "attributes": row.attributes,
+            "status": SubscriberStatus.ACTIVE,
+            "contact_id": contacts.get(key),
+            "created_at": now,
+            "updated_at": now,
+        }
+        for key, row in accepted
+        if key not in existing
+    ]
+    if new:
+        _insert_rows(Subscriber.__table__, new, ["address_key"])
+    updates = []
+    for key, row in accepted:
+        known = existing.get(key)
+        if known is None:
+            continue
+        values = {
+            "name": row.name[:MAX_NAME] or known.name,
+            "language": row.language or known.language,
+            "attributes": {**(known.attributes or {}), **row.attributes},
+            "contact_id": known.contact_id or contacts.get(key),
+        }
+        if values != {
+            "name": known.name,
+            "language": known.language,
+            "attributes": known.attributes or {},
+            "contact_id": known.contact_id,
+        }:
+            updates.append({"id": known.id, **values, "updated_at": now})
+    if updates:
+        db.session.execute(sa.update(Subscriber), updates)
+    ids = {key: row.id for key, row in existing.items()}
+    created = [row["address_key"] for row in new]
+    if created:
+        ids.update(
+            db.session.execute(
+                sa.select(Subscriber.address_key, Subscriber.id).where(
+                    among(Subscriber.address_key, created)
+                )
+            ).all()
+        )
+    inserts, confirms = [], []
+    for key, row in accepted:
+        subscriber_id = ids[key]
+        status = subscriptions.get(subscriber_id)
+        consent = {
+            "consent_at": now,
+            "consent_method": ConsentMethod.IMPORT,
+            "consent_source": f"{source}:{row.line}",
+            "confirmed_at": now,
+        }
+        if status is None:
+            inserts.append(
+                {
+                    "list_id": list_id,
+                    "subscriber_id": subscriber_id,
+                    "status": SubscriptionStatus.SUBSCRIBED,
+                    **consent,
+                }
+            )
+        elif status == SubscriptionStatus.PENDING:
+            confirms.append({"b_id": subscriber_id, **{f"b_{k}": v for k, v in consent.items()}})
+        else:
+            report.already_subscribed += 1
+    if inserts:
+        _insert_rows(Subscription.__table__, inserts, ["list_id", "subscriber_id"])
+    if confirms:
+        db.session.execute(
+            sa.update(Subscription.__table__)
+            .where(
+                Subscription.__table__.c.list_id == list_id,
+                Subscription.__table__.c.subscriber_id == sa.bindparam("b_id"),
+            )
+            .values(
+                status=SubscriptionStatus.SUBSCRIBED.value,
+                **{name: sa.bindparam(f"b_{name}") for name in _CONSENT_COLUMNS},
+            ),
+            confirms,
+        )
+    report.subscribed += len(inserts) + len(confirms)
+
+
+# -- export ---------------------------------------------------------------------------------
+
+EXPORT_COLUMNS = [
+    "email",
+    "name",
+    "language",
+    "status",
+    "consent_at",
+    "consent_method",
+    "consent_source",
+    "confirmed_at",
+    "unsubscribed_at",
+    "unsubscribe_source",
+]
+
+
+def _iso(value) -> str:
+    return value.isoformat() if value is not None else ""
+
+
+def export_csv(list_id: int, out: IO[str]) -> int:
+    """Write a list's subscriptions (every status) as CSV; returns the number of rows.
+
+    The first columns are the import's, so an export can be imported again; the
+    subscribers' attributes follow as columns of their own.
+    """
+    attribute_names: set[str] = set()
+    base = (
+        sa.select(Subscription, Subscriber)
+        .join(Subscriber, Subscription.subscriber_id == Subscriber.id)
+        .where(Subscription.list_id == list_id)
+    )
+    for (attributes,) in db.session.execute(
+        base.with_only_columns(Subscriber.attributes).execution_options(yield_per=2000)
+    ):
+        attribute_names.update((attributes or {}).keys())
+    extra = sorted(attribute_names - set(EXPORT_COLUMNS))
+    writer = csv.writer(out)
+    writer.writerow(EXPORT_COLUMNS + extra)
+    count = 0
+    for subscription, subscriber in db.session.execute(
+        base.order_by(Subscriber.address_key).execution_options(yield_per=2000)
+    ):
+        attributes = subscriber.attributes or {}
+        writer.writerow(
+            [
+                subscriber.email,
+                subscriber.name,
+                subscriber.language,
+                subscription.status.value,
+                _iso(subscription.consent_at),
+                subscription.consent_method.value,
+                subscription.consent_source,
+                _iso(subscription.confirmed_at),
+                _iso(subscription.unsubscribed_at),
+                subscription.unsubscribe_source or "",
+                *(attributes.get(name, "") for name in extra),
+            ]
+        )
+        count += 1
+    return count
