@@ -138,7 +138,7 @@ def _batch(row: OutboundMessage):
                 to=list(row.to),
                 cc=list(row.cc),
                 bcc=list(row.bcc),
-                custom_args={"outbound_id": str(row.id)},
+                custom_args={"outbound_message_id": str(row.id)},
             )
         ],
         categories=[row.kind.value],
