@@ -127,7 +127,12 @@ def _token_hash(token: str) -> str:
 
 
 def issue_api_token(
-    user_id: int, *, name: str = "", scopes: list[str] | None = None, actor_id: int | None = None
+    user_id: int,
+    *,
+    name: str = "",
+    scopes: list[str] | None = None,
+    rate_limit: str | None = None,
+    actor_id: int | None = None,
 ) -> str:
     """Create a bearer token for the agent; the token itself is returned once, never stored."""
     user = db.session.get(User, user_id)
@@ -140,6 +145,7 @@ def issue_api_token(
         prefix=token[: len(TOKEN_PREFIX) + 6],
         name=name,
         scopes=sorted(set(scopes or [])),
+        rate_limit=rate_limit or None,
     )
     db.session.add(row)
     db.session.flush()

@@ -131,12 +131,24 @@ def create_agent_command(
 @click.command("api-token")
 @click.argument("email")
 @click.option("--name", default="", help="What the token is for.")
-def api_token(email: str, name: str) -> None:
+@click.option(
+    "--scope", "scopes", multiple=True, help="Grant a scope, e.g. messages:send (repeatable)."
+)
+@click.option("--rate-limit", default=None, help="Its own limit, e.g. 10/second;1000/hour.")
+def api_token(email: str, name: str, scopes: tuple[str, ...], rate_limit: str | None) -> None:
     """Print a new API bearer token for agent EMAIL (only its hash is stored)."""
     from helpdesk.agents import get_agent, issue_api_token
+    from helpdesk.config import parse_rate
 
+    if rate_limit:
+        try:
+            rate_limit = parse_rate("--rate-limit", rate_limit)
+        except ConfigError as error:
+            raise click.BadParameter(error.reason, param_hint="--rate-limit") from None
     try:
-        token = issue_api_token(get_agent(email).id, name=name)
+        token = issue_api_token(
+            get_agent(email).id, name=name, scopes=list(scopes), rate_limit=rate_limit
+        )
         db.session.commit()
     except ServiceError as e:
         raise _fail(e) from None
