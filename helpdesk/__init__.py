@@ -154,3 +154,4 @@ def _register_blueprints(app: Flask) -> None:
     register_web(app)
     app.register_blueprint(api_bp)
     app.register_blueprint(__import__("helpdesk.outbound.webhooks", fromlist=["bp"]).bp)
+    app.register_blueprint(__import__("helpdesk.api.openapi", fromlist=["bp"]).bp)
