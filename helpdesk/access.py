@@ -272,3 +272,8 @@ def is_member(user: Any, committee_id: int) -> bool:
     return (
         db.session.get(Membership, {"user_id": user.id, "committee_id": committee_id}) is not None
     )
+
+
+def can_manage_api_keys(user: Any) -> bool:
+    """Whether ``user`` may issue, list and revoke API keys (site admins only)."""
+    return is_agent(user) and bool(user.is_admin)

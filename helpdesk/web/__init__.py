@@ -12,5 +12,6 @@ def register_web(app: Flask) -> None:
     app.register_blueprint(auth.bp)
     app.register_blueprint(tickets.bp)
     app.register_blueprint(actions.bp)
+    app.register_blueprint(__import__("helpdesk.web.api_keys", fromlist=["bp"]).bp)
     errors.register(app)
     security.register(app)
