@@ -36,17 +36,18 @@ def token_required(view):
             response.headers["WWW-Authenticate"] = 'Bearer realm="helpdesk", error="invalid_token"'
             return response
         g.api_user, g.api_token = found
-        try:
-            db.session.commit()  # last_used_at
-        except OperationalError:
-            # Only a hint: on SQLite a concurrent writer can refuse it ("database is
-            # locked"); the request itself must not fail for that.
-            db.session.rollback()
-            found = user_for_token(token.strip())
-            if found is None:
-                return api_error(401, "unauthorized", "unknown, revoked or inactive token")
-            g.api_user, g.api_token = found
-            db.session.expire(g.api_token, ["last_used_at"])
+        if db.session.dirty:
+            try:
+                db.session.commit()  # last_used_at, at most once a minute
+            except OperationalError:
+                # Only a hint: on SQLite a concurrent writer can refuse it ("database is
+                # locked"); the request itself must not fail for that.
+                db.session.rollback()
+                found = user_for_token(token.strip())
+                if found is None:
+                    return api_error(401, "unauthorized", "unknown, revoked or inactive token")
+                g.api_user, g.api_token = found
+                db.session.expire(g.api_token, ["last_used_at"])
         return view(*args, **kwargs)
 
     return wrapper

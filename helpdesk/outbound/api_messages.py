@@ -268,8 +268,8 @@ def create_message(user_id: int, request: MessageRequest) -> OutboundMessage:
         html=request.html,
         message_id=make_message_id(),
         attachments=stored,
+        api_user_id=user_id,
     )
-    row.api_user_id = user_id
     return row
 
 

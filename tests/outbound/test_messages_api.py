@@ -431,3 +431,59 @@ def test_end_to_end_through_the_sendgrid_stand_in_and_its_events(
             HELPDESK_SENDGRID_HOST="https://api.sendgrid.com",
             HELPDESK_SENDGRID_WEBHOOK_PUBLIC_KEY=None,
         )
+
+
+@pytest.mark.parametrize("worker_options", [["--no-fork"], []], ids=["no-fork", "forking"])
+def test_with_redis_an_api_message_is_queued_then_delivered_by_a_worker(
+    committed_app, worker_options
+):
+    import subprocess
+    import sys
+
+    import redis
+
+    from helpdesk.agents import create_agent
+    from helpdesk.extensions import db
+    from tests.conftest import REDIS_URL, ROOT, helpdesk_env
+
+    app = committed_app
+    connection = redis.Redis.from_url(REDIS_URL)
+    connection.flushdb()
+    app.config.update(HELPDESK_REDIS_URL=REDIS_URL, HELPDESK_MAIL_FROM=DEFAULT_FROM)
+    try:
+        with app.app_context():
+            user = create_agent("queue@conference.test", "Queue")
+            db.session.flush()
+            token = issue_api_token(user.id, scopes=["messages:send"])
+            db.session.commit()
+        response = app.test_client().post(
+            URL, json=SIMPLE, headers={"Authorization": f"Bearer {token}"}
+        )
+        assert response.status_code == 202
+        message_id = response.json["id"]
+        with app.app_context():
+            # Written and committed; the worker has not run yet.
+            assert db.session.get(OutboundMessage, message_id).status == OutboundStatus.QUEUED
+        result = subprocess.run(
+            [
+                str(Path(sys.executable).with_name("helpdesk")),
+                "worker",
+                "mail-transactional",
+                "--burst",
+                *worker_options,
+            ],
+            env=helpdesk_env(app, HELPDESK_REDIS_URL=REDIS_URL),
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert result.returncode == 0, result.stderr
+        with app.app_context():
+            row = db.session.get(OutboundMessage, message_id)
+            assert row.status == OutboundStatus.SENT
+        assert len(list(Path(app.config["HELPDESK_OUTBOX_PATH"]).glob("*.eml"))) == 1
+    finally:
+        app.config.update(HELPDESK_REDIS_URL=None)
+        app.extensions.pop("helpdesk_redis", None)
+        connection.flushdb()
