@@ -79,6 +79,10 @@ def _configure(app: Flask, settings: Settings, instance: Path) -> None:
         HELPDESK_SENDGRID_WEBHOOK_TOLERANCE=settings.sendgrid_webhook_tolerance,
         HELPDESK_MAIL_RATE=settings.mail_rate,
         HELPDESK_MAIL_TIMEOUT=settings.mail_timeout,
+        HELPDESK_API_RATE=settings.api_rate,
+        HELPDESK_PAUSE_BOUNCE_RATE=settings.pause_bounce_rate,
+        HELPDESK_PAUSE_COMPLAINT_RATE=settings.pause_complaint_rate,
+        HELPDESK_PAUSE_MIN_DELIVERIES=settings.pause_min_deliveries,
         HELPDESK_RAW_MAIL_PATH=str(settings.raw_mail_path or instance / "raw-mail"),
         HELPDESK_ATTACHMENTS_PATH=str(settings.attachments_path or instance / "attachments"),
         HELPDESK_LOGIN_RATE=settings.login_rate,
@@ -155,3 +159,5 @@ def _register_blueprints(app: Flask) -> None:
 
     register_web(app)
     app.register_blueprint(api_bp)
+    app.register_blueprint(__import__("helpdesk.outbound.webhooks", fromlist=["bp"]).bp)
+    app.register_blueprint(__import__("helpdesk.api.openapi", fromlist=["bp"]).bp)

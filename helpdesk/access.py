@@ -351,3 +351,7 @@ def can_manage_suppressions(user: Any) -> bool:
     """Whether ``user`` may read and edit the global suppression list: site admins and
     committee leads (it is site-wide and holds addresses from every committee's mail)."""
     return may_administer(user)
+
+def can_manage_api_keys(user: Any) -> bool:
+    """Whether ``user`` may issue, list and revoke API keys (site admins only)."""
+    return is_agent(user) and bool(user.is_admin)

@@ -9,6 +9,7 @@ from datetime import timedelta
 from functools import cache
 
 import sqlalchemy as sa
+from sqlalchemy.orm import joinedload
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from helpdesk import addresses, audit
@@ -127,7 +128,12 @@ def _token_hash(token: str) -> str:
 
 
 def issue_api_token(
-    user_id: int, *, name: str = "", scopes: list[str] | None = None, actor_id: int | None = None
+    user_id: int,
+    *,
+    name: str = "",
+    scopes: list[str] | None = None,
+    rate_limit: str | None = None,
+    actor_id: int | None = None,
 ) -> str:
     """Create a bearer token for the agent; the token itself is returned once, never stored."""
     user = db.session.get(User, user_id)
@@ -140,6 +146,7 @@ def issue_api_token(
         prefix=token[: len(TOKEN_PREFIX) + 6],
         name=name,
         scopes=sorted(set(scopes or [])),
+        rate_limit=rate_limit or None,
     )
     db.session.add(row)
     db.session.flush()
@@ -153,7 +160,11 @@ def user_for_token(token: str) -> tuple[User, ApiToken] | None:
     """The active agent and token row for a bearer token, or None."""
     if not token.startswith(TOKEN_PREFIX):
         return None
-    row = db.session.scalar(sa.select(ApiToken).where(ApiToken.token_hash == _token_hash(token)))
+    row = db.session.scalar(
+        sa.select(ApiToken)
+        .options(joinedload(ApiToken.user))
+        .where(ApiToken.token_hash == _token_hash(token))
+    )
     # The digest lookup is exact; compare again in constant time out of habit.
     if row is None or not hmac.compare_digest(row.token_hash, _token_hash(token)):
         return None

@@ -5,6 +5,7 @@ Operators' scripts use these command and option names; keep them stable.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import sys
 
@@ -131,12 +132,24 @@ def create_agent_command(
 @click.command("api-token")
 @click.argument("email")
 @click.option("--name", default="", help="What the token is for.")
-def api_token(email: str, name: str) -> None:
+@click.option(
+    "--scope", "scopes", multiple=True, help="Grant a scope, e.g. messages:send (repeatable)."
+)
+@click.option("--rate-limit", default=None, help="Its own limit, e.g. 10/second;1000/hour.")
+def api_token(email: str, name: str, scopes: tuple[str, ...], rate_limit: str | None) -> None:
     """Print a new API bearer token for agent EMAIL (only its hash is stored)."""
     from helpdesk.agents import get_agent, issue_api_token
+    from helpdesk.config import parse_rate
 
+    if rate_limit:
+        try:
+            rate_limit = parse_rate("--rate-limit", rate_limit)
+        except ConfigError as error:
+            raise click.BadParameter(error.reason, param_hint="--rate-limit") from None
     try:
-        token = issue_api_token(get_agent(email).id, name=name)
+        token = issue_api_token(
+            get_agent(email).id, name=name, scopes=list(scopes), rate_limit=rate_limit
+        )
         db.session.commit()
     except ServiceError as e:
         raise _fail(e) from None
@@ -172,9 +185,16 @@ def serve(host: str, port: int) -> None:
 @click.command("worker")
 @click.argument("queues", nargs=-1)
 @click.option("--burst", is_flag=True, help="Stop when the queues are empty.")
-def worker(queues: tuple[str, ...], burst: bool) -> None:
+@click.option(
+    "--no-fork",
+    is_flag=True,
+    help="Run jobs in the worker process instead of a forked one per job: much faster "
+    "for short jobs such as transactional mail; a job that crashes the process stops "
+    "the worker, so run it under a supervisor.",
+)
+def worker(queues: tuple[str, ...], burst: bool, no_fork: bool) -> None:
     """Run an RQ worker (with its scheduler) on QUEUES (default: all, by priority)."""
-    from rq import Queue, Worker
+    from rq import Queue, SimpleWorker, Worker
 
     from helpdesk.jobs import QUEUES, redis_connection, set_worker_app
 
@@ -189,11 +209,26 @@ def worker(queues: tuple[str, ...], burst: bool) -> None:
         )
     connection = redis_connection()
     set_worker_app(current_app._get_current_object())  # type: ignore[attr-defined]
+    _warm_imports()
     names = queues or QUEUES
-    rq_worker = Worker([Queue(q, connection=connection) for q in names], connection=connection)
+    worker_class = SimpleWorker if no_fork else Worker
+    rq_worker = worker_class(
+        [Queue(q, connection=connection) for q in names], connection=connection
+    )
     if not burst:
         _start_periodic_thread(redis_url=current_app.config["HELPDESK_REDIS_URL"])
     rq_worker.work(with_scheduler=True, burst=burst)
+
+
+def _warm_imports() -> None:
+    """Import what jobs use before RQ forks a work horse per job, so each horse does not
+    import the mail backend (and its libraries) again: that cost a fifth of a second a job."""
+    from helpdesk.jobs import PERIODIC_MODULES
+    from helpdesk.outbound.backends import get_backend
+
+    for module in PERIODIC_MODULES:
+        importlib.import_module(module)
+    get_backend(current_app.config)
 
 
 def _start_periodic_thread(redis_url: str) -> None:

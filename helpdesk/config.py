@@ -231,6 +231,16 @@ def parse_bare_address(name: str, raw: str) -> str:
         raise ConfigError(name, f"{raw!r} is not a mail address like unsubscribe@example.org")
     return value
 
+def parse_fraction(name: str, raw: str) -> float:
+    """Parse a share between 0 and 1 (``0.05`` for five per cent)."""
+    try:
+        value = float(raw.strip())
+    except ValueError:
+        raise ConfigError(name, f"{raw!r} is not a number") from None
+    if not 0 < value <= 1:
+        raise ConfigError(name, f"{raw!r} must be greater than 0 and at most 1 (0.05 is 5%)")
+    return value
+
 
 def parse_text(name: str, raw: str) -> str:
     """Parse free text; only emptiness is rejected."""
@@ -338,6 +348,30 @@ class Settings:
         parse_positive_int,
         30,
         "seconds each SMTP command or SendGrid request may take before it is given up",
+    )
+    api_rate: str = _setting(
+        "HELPDESK_API_RATE",
+        parse_rate,
+        "20/second;10000/hour",
+        "requests per API key to POST /api/v1/messages when the key sets no limit of its own",
+    )
+    pause_bounce_rate: float = _setting(
+        "HELPDESK_PAUSE_BOUNCE_RATE",
+        parse_fraction,
+        0.05,
+        "a sending campaign pauses itself when its bounces pass this share of sent mail",
+    )
+    pause_complaint_rate: float = _setting(
+        "HELPDESK_PAUSE_COMPLAINT_RATE",
+        parse_fraction,
+        0.001,
+        "a sending campaign pauses itself when its spam reports pass this share of sent mail",
+    )
+    pause_min_deliveries: int = _setting(
+        "HELPDESK_PAUSE_MIN_DELIVERIES",
+        parse_positive_int,
+        500,
+        "sent mails a campaign needs before the bounce and complaint rates can pause it",
     )
     raw_mail_path: Path | None = _setting(
         "HELPDESK_RAW_MAIL_PATH",

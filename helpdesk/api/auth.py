@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import wraps
 
 from flask import g, jsonify, request
+from sqlalchemy.exc import OperationalError
 
 from helpdesk.agents import user_for_token
 from helpdesk.api import bp
@@ -35,7 +36,18 @@ def token_required(view):
             response.headers["WWW-Authenticate"] = 'Bearer realm="helpdesk", error="invalid_token"'
             return response
         g.api_user, g.api_token = found
-        db.session.commit()  # last_used_at
+        if db.session.dirty:
+            try:
+                db.session.commit()  # last_used_at, at most once a minute
+            except OperationalError:
+                # Only a hint: on SQLite a concurrent writer can refuse it ("database is
+                # locked"); the request itself must not fail for that.
+                db.session.rollback()
+                found = user_for_token(token.strip())
+                if found is None:
+                    return api_error(401, "unauthorized", "unknown, revoked or inactive token")
+                g.api_user, g.api_token = found
+                db.session.expire(g.api_token, ["last_used_at"])
         return view(*args, **kwargs)
 
     return wrapper

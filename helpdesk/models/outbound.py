@@ -66,6 +66,10 @@ class OutboundMessage(db.Model):
     headers: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     # [{"sha256", "filename", "content_type", "size"}] in the attachment store.
     attachments: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
+    # The agent whose API key sent it (POST /api/v1/messages); only they may read it back.
+    api_user_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
     provider_id: Mapped[str | None] = mapped_column(sa.String(255), index=True)
     error: Mapped[str | None] = mapped_column(sa.Text)
     attempts: Mapped[int] = mapped_column(default=0)

@@ -58,6 +58,7 @@ def queue_message(
     ticket_id: int | None = None,
     thread_message_id: int | None = None,
     attachments: list[dict] | None = None,
+    api_user_id: int | None = None,
 ) -> OutboundMessage:
     """Write a transactional mail and queue its delivery for after the commit."""
     if not to:
@@ -79,6 +80,7 @@ def queue_message(
         ticket_id=ticket_id,
         thread_message_id=thread_message_id,
         attachments=list(attachments or []),
+        api_user_id=api_user_id,
     )
     db.session.add(row)
     db.session.flush()
@@ -138,7 +140,7 @@ def _batch(row: OutboundMessage):
                 to=list(row.to),
                 cc=list(row.cc),
                 bcc=list(row.bcc),
-                custom_args={"outbound_id": str(row.id)},
+                custom_args={"outbound_message_id": str(row.id)},
             )
         ],
         categories=[row.kind.value],

@@ -7,6 +7,7 @@ from flask import Flask
 from helpdesk.web import (
     account,
     actions,
+    api_keys,
     audience,
     auth,
     errors,
@@ -26,5 +27,6 @@ def register_web(app: Flask) -> None:
     app.register_blueprint(account.bp)
     app.register_blueprint(audience.bp)
     app.register_blueprint(subscribers_public.bp)
+    app.register_blueprint(api_keys.bp)
     errors.register(app)
     security.register(app)

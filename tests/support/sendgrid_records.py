@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -19,6 +20,8 @@ class AcceptedRequest:
     message_id: str
     body: dict[str, Any]
     size: int
+    # When it was accepted (time.time()), for hand-off latency measurements.
+    received_at: float = field(default_factory=time.time)
 
 
 @dataclass
@@ -88,6 +91,7 @@ class ReceivedRecipient:
             "name": self.name,
             "kind": self.kind,
             "message_id": self.request.message_id,
+            "received_at": self.request.received_at,
             "custom_args": self.custom_args,
             "headers": self.headers,
             "subject": self.subject,
