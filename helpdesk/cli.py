@@ -225,8 +225,9 @@ COMMANDS = [init_db, committee, create_agent_command, api_token, demo, serve, wo
 def register_commands(app: Flask) -> None:
     """Attach the helpdesk commands to ``app.cli``."""
     from helpdesk.inbound.commands import COMMANDS as INBOUND_COMMANDS
+    from helpdesk.outbound.commands import COMMANDS as OUTBOUND_COMMANDS
 
-    for command in [*COMMANDS, *INBOUND_COMMANDS]:
+    for command in [*COMMANDS, *INBOUND_COMMANDS, *OUTBOUND_COMMANDS]:
         app.cli.add_command(command)
 
 
