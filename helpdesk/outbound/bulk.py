@@ -53,8 +53,8 @@ log = logging.getLogger(__name__)
 CLAIMED, HANDING = "c:", "h:"
 MAX_ATTEMPTS = 8
 # A batch job sends for this long, then hands over to a fresh job (workers stay fair).
-RUN_SECONDS = 240
-LANE_TTL = 30
+RUN_SECONDS = 60
+LANE_TTL = 15
 UNCERTAIN_ERROR = "the worker stopped during the hand-off; the provider may have it"
 
 
@@ -363,10 +363,11 @@ def _skeleton(
     return subject, html, text, subs
 
 
-def _headers(campaign: _Campaign, unsubscribe_url: str, token: str) -> dict[str, str]:
-    mailto = (
-        current_app.config.get("HELPDESK_UNSUBSCRIBE_MAILTO") or parseaddr(campaign.from_addr)[1]
-    )
+def _mailto(campaign: _Campaign) -> str:
+    return current_app.config.get("HELPDESK_UNSUBSCRIBE_MAILTO") or parseaddr(campaign.from_addr)[1]
+
+
+def _headers(mailto: str, unsubscribe_url: str, token: str) -> dict[str, str]:
     return {
         "List-Unsubscribe": f"<{unsubscribe_url}>, <mailto:{mailto}?subject=unsubscribe%20{token}>",
         "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
@@ -378,6 +379,7 @@ def _render(campaign: _Campaign, rows: list[Any]) -> tuple[list[_Group], dict[st
     groups: dict[tuple[str, str, str], _Group] = {}
     alone: list[_Group] = []
     failed: dict[str, list[int]] = defaultdict(list)
+    mailto = _mailto(campaign)
     for delivery_id, subscriber_id, email, name, language, attributes in rows:
         unsubscribe = tokens.unsubscribe_token(
             subscriber_id, campaign.list_id, campaign.id, delivery_id
@@ -407,7 +409,7 @@ def _render(campaign: _Campaign, rows: list[Any]) -> tuple[list[_Group], dict[st
             continue
         member = (
             delivery_id,
-            _headers(campaign, values["unsubscribe_url"], unsubscribe),
+            _headers(mailto, values["unsubscribe_url"], unsubscribe),
             {},
             formataddr((" ".join((name or "").split()), email)),
         )
@@ -561,8 +563,9 @@ def expire_leases() -> tuple[int, int]:
     return returned, uncertain
 
 
+# On the default queue: served before mail-bulk, so batch jobs never hold it up.
 @periodic(10)
-@job("mail-bulk", timeout=300, retries=0)
+@job("default", timeout=300, retries=0)
 def maintain() -> None:
     """Fire due campaigns, recover abandoned claims, restart stalled sending, close done ones."""
     from helpdesk.outbound.campaigns import fire_due

@@ -13,14 +13,8 @@ from helpdesk.models import Suppression, SuppressionReason
 from helpdesk.models.audience import SubscriptionStatus
 from helpdesk.models.campaigns import Campaign, CampaignStatus, Delivery, DeliveryStatus, MailLayout
 from helpdesk.outbound import bulk, campaigns, segments, templates, tokens
-from tests.outbound.campaign_fixtures import (  # noqa: F401
-    POSTAL,
-    add_list,
-    add_subscribers,
-    newsletter,
-    postal,
-    via_stand_in,
-)
+from tests.outbound.campaign_fixtures import *  # noqa: F403 (fixtures)
+from tests.outbound.campaign_fixtures import POSTAL, add_list, add_subscribers
 
 
 def _deliveries(session, campaign_id):
@@ -54,7 +48,8 @@ def test_css_is_inlined_and_text_derived(session, postal):
     mail = templates.preview(row.id)
     assert 'style="color: red;"' in mail.html
     assert "<style" not in mail.html
-    assert "Hi" in mail.text and "Unsubscribe" in mail.text
+    assert "Hi" in mail.text
+    assert "Unsubscribe" in mail.text
 
 
 def test_a_layout_that_drops_the_unsubscribe_link_or_address_fails(session, postal, make_committee):
@@ -142,7 +137,7 @@ def test_launch_writes_one_delivery_per_recipient_without_suppressed_or_unsubscr
 def test_each_recipient_gets_personal_content_headers_and_valid_tokens(
     session, newsletter, via_stand_in
 ):
-    _, mailing_list, subscribers, template = newsletter(3)
+    _, mailing_list, _subscribers, template = newsletter(3)
     campaign = campaigns.create_campaign(
         mailing_list.slug, template.name, from_addr="news@conf.test"
     )
@@ -177,7 +172,7 @@ def test_each_recipient_gets_personal_content_headers_and_valid_tokens(
 
 
 def test_launch_renders_for_a_real_subscriber_before_any_row(session, newsletter, via_stand_in):
-    _, mailing_list, subscribers, template = newsletter(2)
+    _, mailing_list, _subscribers, template = newsletter(2)
     template.html = "<p>{{ subscriber.attributes.ticket }}</p>"
     campaign = campaigns.create_campaign(mailing_list.slug, template.name, from_addr="n@conf.test")
     session.commit()
@@ -216,7 +211,7 @@ def test_an_unsubscribe_between_claim_and_hand_off_is_honoured(
 def test_pause_resume_and_cancel_act_within_one_batch(
     session, newsletter, via_stand_in, monkeypatch
 ):
-    _, mailing_list, subscribers, template = newsletter(6)
+    _, mailing_list, _subscribers, template = newsletter(6)
     campaign = campaigns.create_campaign(mailing_list.slug, template.name, from_addr="n@conf.test")
     session.commit()
     monkeypatch.setattr(bulk, "start_lanes", lambda campaign_id: None)
@@ -237,7 +232,7 @@ def test_pause_resume_and_cancel_act_within_one_batch(
 def test_a_claim_interrupted_before_hand_off_returns_to_pending_and_after_is_uncertain(
     session, newsletter, via_stand_in, monkeypatch
 ):
-    _, mailing_list, subscribers, template = newsletter(4)
+    _, mailing_list, _subscribers, template = newsletter(4)
     campaign = campaigns.create_campaign(mailing_list.slug, template.name, from_addr="n@conf.test")
     session.commit()
     monkeypatch.setattr(bulk, "start_lanes", lambda campaign_id: None)
@@ -255,7 +250,8 @@ def test_a_claim_interrupted_before_hand_off_returns_to_pending_and_after_is_unc
     assert bulk.expire_leases() == (2, 2)
     assert first is not None
     counts = campaigns.counts(campaign.id)
-    assert counts["pending"] == 2 and counts["uncertain"] == 2
+    assert counts["pending"] == 2
+    assert counts["uncertain"] == 2
     assert campaigns.resolve_uncertain(campaign.id, resend=False) == 2
     assert campaigns.counts(campaign.id)["dropped"] == 2
 
@@ -263,7 +259,7 @@ def test_a_claim_interrupted_before_hand_off_returns_to_pending_and_after_is_unc
 def test_a_scheduled_campaign_fires_once_and_a_late_one_waits(
     session, newsletter, via_stand_in, app
 ):
-    _, mailing_list, subscribers, template = newsletter(2)
+    _, mailing_list, _subscribers, template = newsletter(2)
     on_time = campaigns.create_campaign(mailing_list.slug, template.name, from_addr="n@conf.test")
     late = campaigns.create_campaign(mailing_list.slug, template.name, from_addr="n@conf.test")
     campaigns.schedule(on_time.id, utcnow() - timedelta(minutes=1))
@@ -282,7 +278,7 @@ def test_a_scheduled_campaign_fires_once_and_a_late_one_waits(
 
 
 def test_campaign_status_counts(session, newsletter, via_stand_in):
-    _, mailing_list, subscribers, template = newsletter(3)
+    _, mailing_list, _subscribers, template = newsletter(3)
     campaign = campaigns.create_campaign(mailing_list.slug, template.name, from_addr="n@conf.test")
     session.commit()
     campaigns.launch(campaign.id)

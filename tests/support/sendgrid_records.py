@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -19,6 +20,8 @@ class AcceptedRequest:
     message_id: str
     body: dict[str, Any]
     size: int
+    # When the stand-in accepted it (time.time()), for measuring sending rates.
+    received_at: float = field(default_factory=time.time)
 
 
 @dataclass
