@@ -156,6 +156,7 @@ class _Group:
     # The first member's real HTML and values, to derive the text from when it is empty.
     sample_html: str = ""
     sample_values: dict[str, str] = field(default_factory=dict)
+    finished: tuple[str, str] | None = None
 
 
 def _load_campaign(campaign_id: int) -> _Campaign | None:
@@ -236,17 +237,22 @@ def _set(ids: list[int], token: str, **values: Any) -> None:
 
 
 def send_one_batch(campaign_id: int, size: int | None = None) -> BatchResult | None:
-    """Claim, re-check, render, pace and hand off one batch; None when nothing is claimable."""
+    """Claim, re-check, render, pace and hand off one batch; None when nothing is claimable.
+
+    At a low rate the claim holds a couple of seconds' worth of recipients and is handed
+    off in small paced chunks, so the provider sees an even flow; unlimited, the claim
+    is one chunk.
+    """
     from helpdesk.outbound.backends import get_backend
 
     pace = ratelimit.current_pace()
-    size = size or ratelimit.bulk_batch_size(
-        current_app.config["HELPDESK_CAMPAIGN_BATCH_SIZE"], pace
-    )
+    configured = current_app.config["HELPDESK_CAMPAIGN_BATCH_SIZE"]
+    chunk = size or ratelimit.bulk_batch_size(configured, pace)
+    claim_size = size or ratelimit.bulk_claim_size(configured, pace)
     campaign = _load_campaign(campaign_id)
     if campaign is None:
         return None
-    token = claim(campaign_id, size)
+    token = claim(campaign_id, claim_size)
     if token is None:
         return None
     rows = db.session.execute(
@@ -266,21 +272,50 @@ def send_one_batch(campaign_id: int, size: int | None = None) -> BatchResult | N
     groups, failed = _render(campaign, rows)
     for error, ids in failed.items():
         _set(ids, token, status=DeliveryStatus.FAILED, error=error, lease_until=None)
-    rendered = sum(len(g.members) for g in groups)
-    if rendered and not ratelimit.acquire(rendered, "bulk", max_wait=_lease().total_seconds() / 3):
-        _release(token)
-        db.session.commit()
-        result.retry_later = True
-        return result
+    db.session.commit()
     handing = HANDING + token[len(CLAIMED) :]
+    backend = get_backend(current_app.config)
+    max_wait = _lease().total_seconds() / 3
+    stopped = False
+    for group in groups:
+        for start in range(0, len(group.members), chunk):
+            members = group.members[start : start + chunk]
+            if not ratelimit.acquire(len(members), "bulk", max_wait=max_wait):
+                result.retry_later = stopped = True
+                break
+            handed = _start_hand_off(campaign, token, handing, [m[0] for m in members])
+            if not handed:
+                if not _still_sending(campaign_id):
+                    stopped = True
+                    break
+                continue
+            result.handed_off += len(handed)
+            _hand_off(campaign, group, [m for m in members if m[0] in handed], handing, backend)
+        if stopped:
+            break
+    if result.retry_later:
+        _release(token)
+    _settle_left_behind(campaign_id, token)
+    db.session.commit()
+    return result
+
+
+def _still_sending(campaign_id: int) -> bool:
+    state = db.session.scalar(sa.select(Campaign.status).where(Campaign.id == campaign_id))
+    return state == CampaignStatus.SENDING
+
+
+def _start_hand_off(campaign: _Campaign, token: str, handing: str, ids: list[int]) -> set[int]:
+    """The committed step before the request: claimed rows still due become handing-off."""
     handed = set(
         db.session.scalars(
             sa.update(Delivery)
             .where(
+                Delivery.id.in_(ids),
                 Delivery.batch == token,
                 Delivery.status == DeliveryStatus.CLAIMED,
                 sa.exists().where(
-                    Campaign.id == campaign_id, Campaign.status == CampaignStatus.SENDING
+                    Campaign.id == campaign.id, Campaign.status == CampaignStatus.SENDING
                 ),
                 _reachable(campaign.list_id),
             )
@@ -289,17 +324,8 @@ def send_one_batch(campaign_id: int, size: int | None = None) -> BatchResult | N
             .execution_options(synchronize_session=False)
         )
     )
-    _settle_left_behind(campaign_id, token)
     db.session.commit()
-    result.handed_off = len(handed)
-    if not handed:
-        return result
-    backend = get_backend(current_app.config)
-    for group in groups:
-        members = [m for m in group.members if m[0] in handed]
-        if members:
-            _hand_off(campaign, group, members, handing, backend)
-    return result
+    return handed
 
 
 def _release(token: str) -> None:
@@ -449,19 +475,13 @@ def _finish(group: _Group) -> tuple[str, str]:
 # -- hand-off ---------------------------------------------------------------------------------
 
 
-def _hand_off(campaign: _Campaign, group: _Group, members, handing: str, backend) -> None:
-    from helpdesk.outbound.backends import Outcome, OutgoingBatch, Recipient
+def _batch(campaign: _Campaign, subject: str, html: str, text: str, members):
+    """One backend batch: the shared skeleton, each member's substitutions and headers."""
+    from helpdesk.outbound.backends import OutgoingBatch, Recipient
 
-    try:
-        html, text = _finish(group)
-    except TemplateProblem as problem:
-        # Nothing was sent: these fail visibly instead of staying uncertain.
-        _set([m[0] for m in members], handing, status=DeliveryStatus.FAILED, error=str(problem))
-        db.session.commit()
-        return
-    batch = OutgoingBatch(
+    return OutgoingBatch(
         from_addr=campaign.from_addr,
-        subject=group.subject,
+        subject=subject,
         text=text,
         html=html,
         reply_to=campaign.reply_to,
@@ -477,6 +497,21 @@ def _hand_off(campaign: _Campaign, group: _Group, members, handing: str, backend
         ],
         categories=[f"campaign-{campaign.id}"],
     )
+
+
+def _hand_off(campaign: _Campaign, group: _Group, members, handing: str, backend) -> None:
+    from helpdesk.outbound.backends import Outcome
+
+    try:
+        if group.finished is None:
+            group.finished = _finish(group)
+        html, text = group.finished
+    except TemplateProblem as problem:
+        # Nothing was sent: these fail visibly instead of staying uncertain.
+        _set([m[0] for m in members], handing, status=DeliveryStatus.FAILED, error=str(problem))
+        db.session.commit()
+        return
+    batch = _batch(campaign, group.subject, html, text, members)
     results = backend.send(batch)
     now = utcnow()
     by_outcome: dict[tuple[Any, str | None, str | None], list[int]] = defaultdict(list)

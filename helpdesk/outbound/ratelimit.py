@@ -5,7 +5,8 @@ of the configured backend. The limiter paces recipients evenly at the strictest 
 (an hourly budget is spread over the hour), a little under the limit so that network
 jitter cannot push a one-second window over it. The state is one "theoretical arrival
 time" per backend (GCRA), updated atomically by a Lua script, so any number of workers
-on any number of machines share it.
+on any number of machines share it. A sender that comes a little late may use the slot it
+missed (one slot of slack, no more), so small delays do not lower the mean rate.
 
 Transactional mail has priority: it always reserves its slot, pushing bulk back, while
 bulk takes a slot only when one is free now and never reserves ahead. A 20,000-recipient
@@ -31,17 +32,21 @@ PACE = 0.98
 # The batch a bulk job hands off at once holds about this many seconds of the budget, so
 # the provider sees a steady flow of small requests at low rates and full ones at high.
 BATCH_SECONDS = 0.02
+# A bulk job claims this many seconds' worth at once and hands it off in paced chunks.
+CLAIM_SECONDS = 2.0
 
 _SCRIPT = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
-if tat < now then tat = now end
+local floor = now - tonumber(ARGV[1])
+if tat < floor then tat = floor end
 if ARGV[3] == '0' and tat > now then
   return {0, tat - now}
 end
 local new = tat + tonumber(ARGV[1]) * tonumber(ARGV[2])
 redis.call('SET', KEYS[1], string.format('%d', new), 'PX', math.ceil((new - now) / 1000) + 60000)
+if tat < now then return {1, 0} end
 return {1, tat - now}
 """
 
@@ -76,6 +81,14 @@ def bulk_batch_size(configured: int, pace: Pace) -> int:
     return max(1, min(configured, int(per_second * BATCH_SECONDS)))
 
 
+def bulk_claim_size(configured: int, pace: Pace) -> int:
+    """How many recipients a bulk job claims at once: about CLAIM_SECONDS of the budget."""
+    per_second = pace.per_second
+    if per_second is None:
+        return configured
+    return max(1, min(configured, int(per_second * CLAIM_SECONDS)))
+
+
 class _LocalBucket:
     """The same algorithm for one process (the embedded default, without Redis)."""
 
@@ -86,11 +99,11 @@ class _LocalBucket:
     def take(self, key: str, interval_us: int, cost: int, reserve: bool) -> tuple[bool, float]:
         with self.lock:
             now = time.monotonic() * 1_000_000
-            tat = max(self.tat.get(key, 0.0), now)
+            tat = max(self.tat.get(key, 0.0), now - interval_us)
             if not reserve and tat > now:
                 return False, tat - now
             self.tat[key] = tat + interval_us * cost
-            return True, tat - now
+            return True, max(0.0, tat - now)
 
 
 _local = _LocalBucket()
