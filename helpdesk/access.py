@@ -272,3 +272,31 @@ def is_member(user: Any, committee_id: int) -> bool:
     return (
         db.session.get(Membership, {"user_id": user.id, "committee_id": committee_id}) is not None
     )
+
+
+def campaign_committee_ids(user: Any) -> sa.Select:
+    """Committees whose newsletters ``user`` may see and run: all for site admins, the
+    committees they belong to (member or lead) for others."""
+    if not is_agent(user):
+        return sa.select(Committee.id).where(sa.false())
+    if user.is_admin:
+        return sa.select(Committee.id)
+    return _member_committee_ids(user)
+
+
+def visible_campaigns(user: Any) -> sa.Select:
+    """Campaigns ``user`` may see and run, newest first."""
+    from helpdesk.models.campaigns import Campaign
+
+    return (
+        sa.select(Campaign)
+        .where(Campaign.committee_id.in_(campaign_committee_ids(user)))
+        .order_by(Campaign.id.desc())
+    )
+
+
+def can_run_campaigns_of(user: Any, committee_id: int) -> bool:
+    """Whether ``user`` may create, see and run the committee's campaigns."""
+    if not is_agent(user):
+        return False
+    return bool(user.is_admin) or is_member(user, committee_id)

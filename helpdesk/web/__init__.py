@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from helpdesk.web import actions, auth, errors, security, tickets
+from helpdesk.web import actions, auth, campaigns, errors, security, tickets
 
 
 def register_web(app: Flask) -> None:
@@ -12,5 +12,6 @@ def register_web(app: Flask) -> None:
     app.register_blueprint(auth.bp)
     app.register_blueprint(tickets.bp)
     app.register_blueprint(actions.bp)
+    app.register_blueprint(campaigns.bp)
     errors.register(app)
     security.register(app)
