@@ -352,6 +352,35 @@ def can_manage_suppressions(user: Any) -> bool:
     committee leads (it is site-wide and holds addresses from every committee's mail)."""
     return may_administer(user)
 
+
 def can_manage_api_keys(user: Any) -> bool:
     """Whether ``user`` may issue, list and revoke API keys (site admins only)."""
     return is_agent(user) and bool(user.is_admin)
+
+
+def campaign_committee_ids(user: Any) -> sa.Select:
+    """Committees whose newsletters ``user`` may see and run: all for site admins, the
+    committees they belong to (member or lead) for others."""
+    if not is_agent(user):
+        return sa.select(Committee.id).where(sa.false())
+    if user.is_admin:
+        return sa.select(Committee.id)
+    return _member_committee_ids(user)
+
+
+def visible_campaigns(user: Any) -> sa.Select:
+    """Campaigns ``user`` may see and run, newest first."""
+    from helpdesk.models.campaigns import Campaign
+
+    return (
+        sa.select(Campaign)
+        .where(Campaign.committee_id.in_(campaign_committee_ids(user)))
+        .order_by(Campaign.id.desc())
+    )
+
+
+def can_run_campaigns_of(user: Any, committee_id: int) -> bool:
+    """Whether ``user`` may create, see and run the committee's campaigns."""
+    if not is_agent(user):
+        return False
+    return bool(user.is_admin) or is_member(user, committee_id)

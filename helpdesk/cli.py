@@ -261,8 +261,9 @@ def register_commands(app: Flask) -> None:
     """Attach the helpdesk commands to ``app.cli``."""
     from helpdesk.inbound.commands import COMMANDS as INBOUND_COMMANDS
     from helpdesk.outbound import audience_commands
+    from helpdesk.outbound.commands import COMMANDS as OUTBOUND_COMMANDS
 
-    for command in [*COMMANDS, *INBOUND_COMMANDS]:
+    for command in [*COMMANDS, *INBOUND_COMMANDS, *OUTBOUND_COMMANDS]:
         app.cli.add_command(command)
     app.cli.add_command(audience_commands.mailing_list)
     app.cli.add_command(audience_commands.subscribers)

@@ -231,6 +231,7 @@ def parse_bare_address(name: str, raw: str) -> str:
         raise ConfigError(name, f"{raw!r} is not a mail address like unsubscribe@example.org")
     return value
 
+
 def parse_fraction(name: str, raw: str) -> float:
     """Parse a share between 0 and 1 (``0.05`` for five per cent)."""
     try:
@@ -372,6 +373,43 @@ class Settings:
         parse_positive_int,
         500,
         "sent mails a campaign needs before the bounce and complaint rates can pause it",
+    )
+    postal_address: str | None = _setting(
+        "HELPDESK_POSTAL_ADDRESS",
+        parse_text,
+        None,
+        "the sender's postal address, shown in every newsletter's footer; "
+        "required to launch campaigns",
+    )
+    unsubscribe_mailto: str | None = _setting(
+        "HELPDESK_UNSUBSCRIBE_MAILTO",
+        parse_text,
+        None,
+        "address of the mailto: List-Unsubscribe link of bulk mail; default: the From address",
+    )
+    campaign_grace_minutes: int = _setting(
+        "HELPDESK_CAMPAIGN_GRACE_MINUTES",
+        parse_positive_int,
+        60,
+        "a scheduled campaign more than this late waits for confirmation instead of firing",
+    )
+    campaign_batch_size: int = _setting(
+        "HELPDESK_CAMPAIGN_BATCH_SIZE",
+        parse_positive_int,
+        500,
+        "recipients claimed and handed off together (at most 1000; fewer at low rates)",
+    )
+    campaign_lease_seconds: int = _setting(
+        "HELPDESK_CAMPAIGN_LEASE_SECONDS",
+        parse_positive_int,
+        600,
+        "how long a claimed batch is held before the sweeper recovers it",
+    )
+    campaign_jobs: int = _setting(
+        "HELPDESK_CAMPAIGN_JOBS",
+        parse_positive_int,
+        3,
+        "batch jobs sending one campaign in parallel",
     )
     raw_mail_path: Path | None = _setting(
         "HELPDESK_RAW_MAIL_PATH",

@@ -88,7 +88,7 @@ def job(
 # Jobs to run every so many seconds, registered with @periodic where they are defined.
 _PERIODIC: dict[str, tuple[Callable[..., Any], int]] = {}
 # Modules that define periodic jobs; the worker imports them to find their jobs.
-PERIODIC_MODULES = ("helpdesk.outbound.transactional",)
+PERIODIC_MODULES = ("helpdesk.outbound.transactional", "helpdesk.outbound.bulk")
 
 
 def periodic(every_seconds: int) -> Callable[[Callable[P, R]], Callable[P, R]]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import lru_cache
 
 from flask import current_app
 from itsdangerous import BadData, URLSafeTimedSerializer
@@ -33,7 +34,13 @@ class UnsubscribeClaim:
 
 
 def _serializer(purpose: str) -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=f"helpdesk.{purpose}")
+    return _cached_serializer(current_app.config["SECRET_KEY"], purpose)
+
+
+@lru_cache(maxsize=16)
+def _cached_serializer(secret: str, purpose: str) -> URLSafeTimedSerializer:
+    # Bulk mail signs two tokens per recipient: build each serializer once per key.
+    return URLSafeTimedSerializer(secret, salt=f"helpdesk.{purpose}")
 
 
 def _load(purpose: str, token: str, max_age: timedelta) -> dict:

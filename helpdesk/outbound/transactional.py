@@ -28,6 +28,7 @@ from helpdesk.models import (
     Suppression,
     SuppressionReason,
 )
+from helpdesk.outbound import ratelimit
 from helpdesk.storage import attachment_store
 
 log = logging.getLogger(__name__)
@@ -169,6 +170,7 @@ def deliver(outbound_id: int) -> None:
         log.info("outbound %s suppressed", outbound_id)
         return
     log.debug("delivering outbound %s to %d recipient(s)", outbound_id, len(recipients))
+    ratelimit.transactional_slot()
     result = get_backend(current_app.config).send(_batch(row))[0]
     row.lease_until = None
     if result.outcome == Outcome.ACCEPTED:

@@ -10,6 +10,7 @@ from helpdesk.web import (
     api_keys,
     audience,
     auth,
+    campaigns,
     errors,
     security,
     subscribers_public,
@@ -28,5 +29,6 @@ def register_web(app: Flask) -> None:
     app.register_blueprint(audience.bp)
     app.register_blueprint(subscribers_public.bp)
     app.register_blueprint(api_keys.bp)
+    app.register_blueprint(campaigns.bp)
     errors.register(app)
     security.register(app)

@@ -1,7 +1,7 @@
 """outbound messages: the agent whose API key sent them
 
 Revision ID: 47fc30a86952
-Revises: 7ffd95631cb0
+Revises: 183c28f5e29e
 Create Date: 2026-11-25 18:35:18.842103
 
 """
@@ -11,7 +11,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = "47fc30a86952"
-down_revision = "7ffd95631cb0"
+down_revision = "183c28f5e29e"
 branch_labels = None
 depends_on = None
 

@@ -20,7 +20,7 @@ class AcceptedRequest:
     message_id: str
     body: dict[str, Any]
     size: int
-    # When it was accepted (time.time()), for hand-off latency measurements.
+    # When the stand-in accepted it (time.time()): hand-off latency and sending rates.
     received_at: float = field(default_factory=time.time)
 
 
