@@ -36,7 +36,6 @@ from helpdesk.outbound.audience import MAX_ATTRIBUTE_CHARS, MAX_NAME, clean_lang
 from helpdesk.outbound.suppressions import among, suppressed_among
 
 CHUNK = 1000
-_CONSENT_COLUMNS = ("consent_at", "consent_method", "consent_source", "confirmed_at")
 KNOWN_COLUMNS = ("email", "name", "language")
 # Columns an export writes about the subscription: read back, they are not attributes; a
 # status other than subscribed keeps the row out (an export carries unsubscribed people).
@@ -243,6 +242,23 @@ def _json_value(value, sqlite: bool):
     return value
 
 
+def _rows_source(table: sa.Table, names: list[str], sqlite: bool) -> str:
+    """A FROM item named ``x`` with one row per element of the JSON array ``:rows``."""
+    if sqlite:
+        values = ", ".join(f"json_extract(value, '$.{name}') AS {name}" for name in names)
+        return f"(SELECT {values} FROM json_each(:rows)) AS x"  # noqa: S608
+    dialect = db.session.get_bind().dialect
+    record = ", ".join(f"{n} {table.c[n].type.compile(dialect=dialect)}" for n in names)
+    return f"jsonb_to_recordset(CAST(:rows AS JSONB)) AS x({record})"
+
+
+def _document(rows: list[dict], sqlite: bool) -> dict[str, str]:
+    return {"rows": json.dumps([{k: _json_value(v, sqlite) for k, v in r.items()} for r in rows])}
+
+
+# Table and column names in these statements come from our own models, never from the file.
+
+
 def _insert_rows(table: sa.Table, rows: list[dict], conflict: list[str]) -> None:
     """Insert ``rows`` (dicts with the same keys), skipping conflicts on ``conflict``.
 
@@ -255,21 +271,28 @@ def _insert_rows(table: sa.Table, rows: list[dict], conflict: list[str]) -> None
     sqlite = not _postgres()
     names = list(rows[0])
     columns = ", ".join(names)
-    if sqlite:
-        values = ", ".join(f"json_extract(value, '$.{name}')" for name in names)
-        source = "json_each(:rows) WHERE true"  # WHERE: SQLite's upsert-after-SELECT rule
-    else:
-        dialect = db.session.get_bind().dialect
-        record = ", ".join(f"{n} {table.c[n].type.compile(dialect=dialect)}" for n in names)
-        values = columns
-        source = f"jsonb_to_recordset(CAST(:rows AS JSONB)) AS x({record})"
-    # Table and column names come from our own models, never from the file.
+    values = ", ".join(f"x.{name}" for name in names)
     statement = sa.text(
-        f"INSERT INTO {table.name} ({columns}) SELECT {values} FROM {source} "  # noqa: S608
+        f"INSERT INTO {table.name} ({columns}) "  # noqa: S608
+        f"SELECT {values} FROM {_rows_source(table, names, sqlite)} WHERE true "
         f"ON CONFLICT ({', '.join(conflict)}) DO NOTHING"
+    )  # WHERE true: SQLite's rule for an upsert after a SELECT
+    db.session.execute(statement, _document(rows, sqlite))
+
+
+def _update_rows(table: sa.Table, rows: list[dict], keys: list[str]) -> None:
+    """Update the rows matching each dict's ``keys`` columns with its other values."""
+    if not rows:
+        return
+    sqlite = not _postgres()
+    names = list(rows[0])
+    assignments = ", ".join(f"{n} = x.{n}" for n in names if n not in keys)
+    match = " AND ".join(f"{table.name}.{k} = x.{k}" for k in keys)
+    statement = sa.text(
+        f"UPDATE {table.name} SET {assignments} "  # noqa: S608
+        f"FROM {_rows_source(table, names, sqlite)} WHERE {match}"
     )
-    document = json.dumps([{k: _json_value(v, sqlite) for k, v in row.items()} for row in rows])
-    db.session.execute(statement, {"rows": document})
+    db.session.execute(statement, _document(rows, sqlite))
 
 
 def _write_chunk(
@@ -277,26 +300,29 @@ def _write_chunk(
 ) -> None:
     keys = [key for key, _ in chunk]
     suppressed = suppressed_among(keys)
+    # Core columns: plain rows, without the ORM's loading machinery.
+    subscribers = Subscriber.__table__.c
     existing = {
         row.address_key: row
         for row in db.session.execute(
             sa.select(
-                Subscriber.id,
-                Subscriber.address_key,
-                Subscriber.name,
-                Subscriber.language,
-                Subscriber.attributes,
-                Subscriber.status,
-                Subscriber.contact_id,
-            ).where(among(Subscriber.address_key, keys))
+                subscribers.id,
+                subscribers.address_key,
+                subscribers.name,
+                subscribers.language,
+                subscribers.attributes,
+                subscribers.status,
+                subscribers.contact_id,
+            ).where(among(subscribers.address_key, keys))
         )
     }
+    subscriptions_table = Subscription.__table__.c
     subscriptions = {
         subscriber_id: SubscriptionStatus(status)
         for subscriber_id, status in db.session.execute(
-            sa.select(Subscription.subscriber_id, Subscription.status).where(
-                Subscription.list_id == list_id,
-                among(Subscription.subscriber_id, [r.id for r in existing.values()]),
+            sa.select(subscriptions_table.subscriber_id, subscriptions_table.status).where(
+                subscriptions_table.list_id == list_id,
+                among(subscriptions_table.subscriber_id, [r.id for r in existing.values()]),
             )
         )
     }
@@ -367,7 +393,7 @@ def _write_chunk(
         }:
             updates.append({"id": known.id, **values, "updated_at": now})
     if updates:
-        db.session.execute(sa.update(Subscriber), updates)
+        _update_rows(Subscriber.__table__, updates, ["id"])
     ids = {key: row.id for key, row in existing.items()}
     created = [row["address_key"] for row in new]
     if created:
@@ -398,24 +424,19 @@ def _write_chunk(
                 }
             )
         elif status == SubscriptionStatus.PENDING:
-            confirms.append({"b_id": subscriber_id, **{f"b_{k}": v for k, v in consent.items()}})
+            confirms.append(
+                {
+                    "list_id": list_id,
+                    "subscriber_id": subscriber_id,
+                    "status": SubscriptionStatus.SUBSCRIBED,
+                    **consent,
+                }
+            )
         else:
             report.already_subscribed += 1
     if inserts:
         _insert_rows(Subscription.__table__, inserts, ["list_id", "subscriber_id"])
-    if confirms:
-        db.session.execute(
-            sa.update(Subscription.__table__)
-            .where(
-                Subscription.__table__.c.list_id == list_id,
-                Subscription.__table__.c.subscriber_id == sa.bindparam("b_id"),
-            )
-            .values(
-                status=SubscriptionStatus.SUBSCRIBED.value,
-                **{name: sa.bindparam(f"b_{name}") for name in _CONSENT_COLUMNS},
-            ),
-            confirms,
-        )
+    _update_rows(Subscription.__table__, confirms, ["list_id", "subscriber_id"])
     report.subscribed += len(inserts) + len(confirms)
 
 
