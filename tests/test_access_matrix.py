@@ -36,7 +36,22 @@ COVERED_RULES = {
     "/api/v1/tickets",
     "/api/v1/tickets/<int:number>",
 }
-NOT_TICKET_READING = {"/login", "/logout", "/static/<path:filename>"}
+NOT_TICKET_READING = {
+    "/login",
+    "/logout",
+    "/static/<path:filename>",
+    # Lists and subscribers: their own matrix is in tests/outbound/test_list_pages.py; the
+    # public pages are reached by signed tokens (tests/outbound/test_subscriber_pages.py).
+    "/outbound/lists",
+    "/outbound/lists/new",
+    "/outbound/lists/<slug>",
+    "/outbound/lists/<slug>/export.csv",
+    "/outbound/suppressions",
+    "/subscribe/<slug>",
+    "/subscribe/confirm/<token>",
+    "/preferences/<token>",
+    "/u/<token>",
+}
 # Every action on a ticket; test_actions_on_unreadable_tickets_are_not_found posts to each.
 COVERED_ACTIONS = {
     "/tickets/<int:number>/reply": {"body": "Hello", "status": "pending"},
@@ -48,7 +63,22 @@ COVERED_ACTIONS = {
     "/tickets/<int:number>/merge": {"target": "1", "confirm": "yes"},
     "/tickets/<int:number>/presence": {},
 }
-NOT_TICKET_ACTIONS = {"/login", "/logout", "/tickets/bulk"}
+NOT_TICKET_ACTIONS = {
+    "/login",
+    "/logout",
+    "/tickets/bulk",
+    # Lists, subscribers and suppressions: tests/outbound/test_list_pages.py and
+    # tests/outbound/test_subscriber_pages.py.
+    "/outbound/lists/new",
+    "/outbound/lists/<slug>/subscribers",
+    "/outbound/lists/<slug>/import",
+    "/outbound/suppressions",
+    "/outbound/suppressions/<int:suppression_id>/remove",
+    "/subscribe/<slug>",
+    "/subscribe/confirm/<token>",
+    "/preferences/<token>",
+    "/u/<token>",
+}
 PNG = (
     b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00"
     b"\x00\x00\x1f\x15\xc4\x89\x00\x00\x00\rIDATx\x9cc\xf8\xff\xff?\x00\x05\xfe\x02\xfe"
