@@ -1,4 +1,4 @@
-"""CSV import and export of a list's subscribers.
+"""CSV import of a list's subscribers (the export is in subscriber_export).
 
 The file needs a header line with an ``email`` column; ``name`` and ``language`` are
 known columns and every other column becomes an attribute. Every row that is not
@@ -10,13 +10,9 @@ are written a chunk at a time with set-based statements, in the caller's transac
 from __future__ import annotations
 
 import csv
-import enum
 import io
-import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import IO
 
 import sqlalchemy as sa
 
@@ -33,6 +29,7 @@ from helpdesk.models import (
     SubscriptionStatus,
 )
 from helpdesk.outbound.audience import MAX_ATTRIBUTE_CHARS, MAX_NAME, clean_language
+from helpdesk.outbound.bulk_rows import insert_rows, update_rows
 from helpdesk.outbound.suppressions import among, suppressed_among
 
 CHUNK = 1000
@@ -228,73 +225,6 @@ def _check_row(row: CsvRow, seen: dict[str, int]) -> RowProblem | None:
     return None
 
 
-def _postgres() -> bool:
-    return db.session.get_bind().dialect.name == "postgresql"
-
-
-def _json_value(value, sqlite: bool):
-    if isinstance(value, enum.Enum):
-        return value.value
-    if isinstance(value, datetime):
-        if sqlite:  # the form SQLAlchemy stores: naive UTC, microseconds
-            return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
-        return value.isoformat()
-    return value
-
-
-def _rows_source(table: sa.Table, names: list[str], sqlite: bool) -> str:
-    """A FROM item named ``x`` with one row per element of the JSON array ``:rows``."""
-    if sqlite:
-        values = ", ".join(f"json_extract(value, '$.{name}') AS {name}" for name in names)
-        return f"(SELECT {values} FROM json_each(:rows)) AS x"  # noqa: S608
-    dialect = db.session.get_bind().dialect
-    record = ", ".join(f"{n} {table.c[n].type.compile(dialect=dialect)}" for n in names)
-    return f"jsonb_to_recordset(CAST(:rows AS JSONB)) AS x({record})"
-
-
-def _document(rows: list[dict], sqlite: bool) -> dict[str, str]:
-    return {"rows": json.dumps([{k: _json_value(v, sqlite) for k, v in r.items()} for r in rows])}
-
-
-# Table and column names in these statements come from our own models, never from the file.
-
-
-def _insert_rows(table: sa.Table, rows: list[dict], conflict: list[str]) -> None:
-    """Insert ``rows`` (dicts with the same keys), skipping conflicts on ``conflict``.
-
-    The chunk travels as one JSON parameter (the C JSON encoder makes it cheap) that the
-    database expands into rows: ``jsonb_to_recordset`` on PostgreSQL, ``json_each`` on
-    SQLite. One statement per chunk, no per-row parameter handling.
-    """
-    if not rows:
-        return
-    sqlite = not _postgres()
-    names = list(rows[0])
-    columns = ", ".join(names)
-    values = ", ".join(f"x.{name}" for name in names)
-    statement = sa.text(
-        f"INSERT INTO {table.name} ({columns}) "  # noqa: S608
-        f"SELECT {values} FROM {_rows_source(table, names, sqlite)} WHERE true "
-        f"ON CONFLICT ({', '.join(conflict)}) DO NOTHING"
-    )  # WHERE true: SQLite's rule for an upsert after a SELECT
-    db.session.execute(statement, _document(rows, sqlite))
-
-
-def _update_rows(table: sa.Table, rows: list[dict], keys: list[str]) -> None:
-    """Update the rows matching each dict's ``keys`` columns with its other values."""
-    if not rows:
-        return
-    sqlite = not _postgres()
-    names = list(rows[0])
-    assignments = ", ".join(f"{n} = x.{n}" for n in names if n not in keys)
-    match = " AND ".join(f"{table.name}.{k} = x.{k}" for k in keys)
-    statement = sa.text(
-        f"UPDATE {table.name} SET {assignments} "  # noqa: S608
-        f"FROM {_rows_source(table, names, sqlite)} WHERE {match}"
-    )
-    db.session.execute(statement, _document(rows, sqlite))
-
-
 def _write_chunk(
     list_id: int, chunk: list[tuple[str, CsvRow]], source: str, report: ImportReport
 ) -> None:
@@ -373,7 +303,7 @@ def _write_chunk(
         if key not in existing
     ]
     if new:
-        _insert_rows(Subscriber.__table__, new, ["address_key"])
+        insert_rows(Subscriber.__table__, new, ["address_key"])
     updates = []
     for key, row in accepted:
         known = existing.get(key)
@@ -393,7 +323,7 @@ def _write_chunk(
         }:
             updates.append({"id": known.id, **values, "updated_at": now})
     if updates:
-        _update_rows(Subscriber.__table__, updates, ["id"])
+        update_rows(Subscriber.__table__, updates, ["id"])
     ids = {key: row.id for key, row in existing.items()}
     created = [row["address_key"] for row in new]
     if created:
@@ -435,69 +365,6 @@ def _write_chunk(
         else:
             report.already_subscribed += 1
     if inserts:
-        _insert_rows(Subscription.__table__, inserts, ["list_id", "subscriber_id"])
-    _update_rows(Subscription.__table__, confirms, ["list_id", "subscriber_id"])
+        insert_rows(Subscription.__table__, inserts, ["list_id", "subscriber_id"])
+    update_rows(Subscription.__table__, confirms, ["list_id", "subscriber_id"])
     report.subscribed += len(inserts) + len(confirms)
-
-
-# -- export ---------------------------------------------------------------------------------
-
-EXPORT_COLUMNS = [
-    "email",
-    "name",
-    "language",
-    "status",
-    "consent_at",
-    "consent_method",
-    "consent_source",
-    "confirmed_at",
-    "unsubscribed_at",
-    "unsubscribe_source",
-]
-
-
-def _iso(value) -> str:
-    return value.isoformat() if value is not None else ""
-
-
-def export_csv(list_id: int, out: IO[str]) -> int:
-    """Write a list's subscriptions (every status) as CSV; returns the number of rows.
-
-    The first columns are the import's, so an export can be imported again; the
-    subscribers' attributes follow as columns of their own.
-    """
-    attribute_names: set[str] = set()
-    base = (
-        sa.select(Subscription, Subscriber)
-        .join(Subscriber, Subscription.subscriber_id == Subscriber.id)
-        .where(Subscription.list_id == list_id)
-    )
-    for (attributes,) in db.session.execute(
-        base.with_only_columns(Subscriber.attributes).execution_options(yield_per=2000)
-    ):
-        attribute_names.update((attributes or {}).keys())
-    extra = sorted(attribute_names - set(EXPORT_COLUMNS))
-    writer = csv.writer(out)
-    writer.writerow(EXPORT_COLUMNS + extra)
-    count = 0
-    for subscription, subscriber in db.session.execute(
-        base.order_by(Subscriber.address_key).execution_options(yield_per=2000)
-    ):
-        attributes = subscriber.attributes or {}
-        writer.writerow(
-            [
-                subscriber.email,
-                subscriber.name,
-                subscriber.language,
-                subscription.status.value,
-                _iso(subscription.consent_at),
-                subscription.consent_method.value,
-                subscription.consent_source,
-                _iso(subscription.confirmed_at),
-                _iso(subscription.unsubscribed_at),
-                subscription.unsubscribe_source or "",
-                *(attributes.get(name, "") for name in extra),
-            ]
-        )
-        count += 1
-    return count

@@ -18,7 +18,8 @@ from helpdesk.models import (
     Suppression,
 )
 from helpdesk.outbound import audience, suppressions
-from helpdesk.outbound.subscriber_import import export_csv, import_csv
+from helpdesk.outbound.subscriber_export import export_csv
+from helpdesk.outbound.subscriber_import import import_csv
 
 
 @pytest.fixture
