@@ -45,6 +45,17 @@ NOT_TICKET_READING = {
     "/invitation/<token>",
     "/password/reset",
     "/password/reset/<token>",
+    # Lists and subscribers: their own matrix is in tests/outbound/test_list_pages.py; the
+    # public pages are reached by signed tokens (tests/outbound/test_subscriber_pages.py).
+    "/outbound/lists",
+    "/outbound/lists/new",
+    "/outbound/lists/<slug>",
+    "/outbound/lists/<slug>/export.csv",
+    "/outbound/suppressions",
+    "/subscribe/<slug>",
+    "/subscribe/confirm/<token>",
+    "/preferences/<token>",
+    "/u/<token>",
 }
 # Admin pages: test_admin_pages_follow_the_rules opens each; {slug} is the committee's.
 ADMIN_PAGES = {
@@ -110,6 +121,17 @@ NOT_TICKET_ACTIONS = {
     "/invitation/<token>",
     "/password/reset",
     "/password/reset/<token>",
+    # Lists, subscribers and suppressions: tests/outbound/test_list_pages.py and
+    # tests/outbound/test_subscriber_pages.py.
+    "/outbound/lists/new",
+    "/outbound/lists/<slug>/subscribers",
+    "/outbound/lists/<slug>/import",
+    "/outbound/suppressions",
+    "/outbound/suppressions/<int:suppression_id>/remove",
+    "/subscribe/<slug>",
+    "/subscribe/confirm/<token>",
+    "/preferences/<token>",
+    "/u/<token>",
 }
 PNG = (
     b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00"

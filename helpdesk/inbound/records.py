@@ -7,6 +7,8 @@ import logging
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from helpdesk import addresses, contacts, tickets
 from helpdesk.database import utcnow
@@ -21,12 +23,12 @@ from helpdesk.models import (
     Direction,
     Message,
     OutboundMessage,
+    Suppression,
     SuppressionReason,
     Ticket,
     TicketParticipant,
 )
 from helpdesk.models.committees import Visibility
-from helpdesk.outbound import suppressions
 from helpdesk.storage import attachment_store
 
 if TYPE_CHECKING:
@@ -162,12 +164,16 @@ def _insert_record(table: sa.Table, **values) -> int:
 
 
 def suppress(address: str, reason: SuppressionReason, source: str) -> None:
-    """Put an address on the global suppression list (idempotent; the first reason is kept).
-
-    The same list the campaign engine checks, and the same helper the organiser pages and
-    provider events use, so a bounce seen here also marks the subscriber as bounced.
-    """
-    suppressions.suppress(address, reason, source)
+    """Put an address on the suppression list (idempotent; the first reason is kept)."""
+    key = addresses.normalize(address)
+    if not addresses.is_valid(key):
+        return
+    insert = pg_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    db.session.execute(
+        insert(Suppression)
+        .values(address_key=key, reason=reason, source=source[:255], created_at=utcnow())
+        .on_conflict_do_nothing(index_elements=[Suppression.address_key])
+    )
 
 
 def record_bounce(report: BounceReport, raw_mail_id: int) -> int:

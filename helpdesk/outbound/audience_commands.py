@@ -80,7 +80,7 @@ def subscribers_import(file: Path, list_slug: str) -> None:
 def subscribers_export(file: Path | None, list_slug: str) -> None:
     """Write a list's subscribers as CSV to FILE (default: standard output)."""
     from helpdesk.outbound.audience import get_list
-    from helpdesk.outbound.subscriber_import import export_csv
+    from helpdesk.outbound.subscriber_export import export_csv
 
     try:
         target = get_list(list_slug)

@@ -1,4 +1,4 @@
-"""CSV import and export of a list's subscribers.
+"""CSV import of a list's subscribers (the export is in subscriber_export).
 
 The file needs a header line with an ``email`` column; ``name`` and ``language`` are
 known columns and every other column becomes an attribute. Every row that is not
@@ -10,13 +10,9 @@ are written a chunk at a time with set-based statements, in the caller's transac
 from __future__ import annotations
 
 import csv
-import enum
 import io
-import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import IO
 
 import sqlalchemy as sa
 
@@ -33,10 +29,10 @@ from helpdesk.models import (
     SubscriptionStatus,
 )
 from helpdesk.outbound.audience import MAX_ATTRIBUTE_CHARS, MAX_NAME, clean_language
+from helpdesk.outbound.bulk_rows import insert_rows, update_rows
 from helpdesk.outbound.suppressions import among, suppressed_among
 
 CHUNK = 1000
-_CONSENT_COLUMNS = ("consent_at", "consent_method", "consent_source", "confirmed_at")
 KNOWN_COLUMNS = ("email", "name", "language")
 # Columns an export writes about the subscription: read back, they are not attributes; a
 # status other than subscribed keeps the row out (an export carries unsubscribed people).
@@ -229,74 +225,34 @@ def _check_row(row: CsvRow, seen: dict[str, int]) -> RowProblem | None:
     return None
 
 
-def _postgres() -> bool:
-    return db.session.get_bind().dialect.name == "postgresql"
-
-
-def _json_value(value, sqlite: bool):
-    if isinstance(value, enum.Enum):
-        return value.value
-    if isinstance(value, datetime):
-        if sqlite:  # the form SQLAlchemy stores: naive UTC, microseconds
-            return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
-        return value.isoformat()
-    return value
-
-
-def _insert_rows(table: sa.Table, rows: list[dict], conflict: list[str]) -> None:
-    """Insert ``rows`` (dicts with the same keys), skipping conflicts on ``conflict``.
-
-    The chunk travels as one JSON parameter (the C JSON encoder makes it cheap) that the
-    database expands into rows: ``jsonb_to_recordset`` on PostgreSQL, ``json_each`` on
-    SQLite. One statement per chunk, no per-row parameter handling.
-    """
-    if not rows:
-        return
-    sqlite = not _postgres()
-    names = list(rows[0])
-    columns = ", ".join(names)
-    if sqlite:
-        values = ", ".join(f"json_extract(value, '$.{name}')" for name in names)
-        source = "json_each(:rows) WHERE true"  # WHERE: SQLite's upsert-after-SELECT rule
-    else:
-        dialect = db.session.get_bind().dialect
-        record = ", ".join(f"{n} {table.c[n].type.compile(dialect=dialect)}" for n in names)
-        values = columns
-        source = f"jsonb_to_recordset(CAST(:rows AS JSONB)) AS x({record})"
-    # Table and column names come from our own models, never from the file.
-    statement = sa.text(
-        f"INSERT INTO {table.name} ({columns}) SELECT {values} FROM {source} "  # noqa: S608
-        f"ON CONFLICT ({', '.join(conflict)}) DO NOTHING"
-    )
-    document = json.dumps([{k: _json_value(v, sqlite) for k, v in row.items()} for row in rows])
-    db.session.execute(statement, {"rows": document})
-
-
 def _write_chunk(
     list_id: int, chunk: list[tuple[str, CsvRow]], source: str, report: ImportReport
 ) -> None:
     keys = [key for key, _ in chunk]
     suppressed = suppressed_among(keys)
+    # Core columns: plain rows, without the ORM's loading machinery.
+    subscribers = Subscriber.__table__.c
     existing = {
         row.address_key: row
         for row in db.session.execute(
             sa.select(
-                Subscriber.id,
-                Subscriber.address_key,
-                Subscriber.name,
-                Subscriber.language,
-                Subscriber.attributes,
-                Subscriber.status,
-                Subscriber.contact_id,
-            ).where(among(Subscriber.address_key, keys))
+                subscribers.id,
+                subscribers.address_key,
+                subscribers.name,
+                subscribers.language,
+                subscribers.attributes,
+                subscribers.status,
+                subscribers.contact_id,
+            ).where(among(subscribers.address_key, keys))
         )
     }
+    subscriptions_table = Subscription.__table__.c
     subscriptions = {
         subscriber_id: SubscriptionStatus(status)
         for subscriber_id, status in db.session.execute(
-            sa.select(Subscription.subscriber_id, Subscription.status).where(
-                Subscription.list_id == list_id,
-                among(Subscription.subscriber_id, [r.id for r in existing.values()]),
+            sa.select(subscriptions_table.subscriber_id, subscriptions_table.status).where(
+                subscriptions_table.list_id == list_id,
+                among(subscriptions_table.subscriber_id, [r.id for r in existing.values()]),
             )
         )
     }
@@ -347,7 +303,7 @@ def _write_chunk(
         if key not in existing
     ]
     if new:
-        _insert_rows(Subscriber.__table__, new, ["address_key"])
+        insert_rows(Subscriber.__table__, new, ["address_key"])
     updates = []
     for key, row in accepted:
         known = existing.get(key)
@@ -367,7 +323,7 @@ def _write_chunk(
         }:
             updates.append({"id": known.id, **values, "updated_at": now})
     if updates:
-        db.session.execute(sa.update(Subscriber), updates)
+        update_rows(Subscriber.__table__, updates, ["id"])
     ids = {key: row.id for key, row in existing.items()}
     created = [row["address_key"] for row in new]
     if created:
@@ -398,85 +354,17 @@ def _write_chunk(
                 }
             )
         elif status == SubscriptionStatus.PENDING:
-            confirms.append({"b_id": subscriber_id, **{f"b_{k}": v for k, v in consent.items()}})
+            confirms.append(
+                {
+                    "list_id": list_id,
+                    "subscriber_id": subscriber_id,
+                    "status": SubscriptionStatus.SUBSCRIBED,
+                    **consent,
+                }
+            )
         else:
             report.already_subscribed += 1
     if inserts:
-        _insert_rows(Subscription.__table__, inserts, ["list_id", "subscriber_id"])
-    if confirms:
-        db.session.execute(
-            sa.update(Subscription.__table__)
-            .where(
-                Subscription.__table__.c.list_id == list_id,
-                Subscription.__table__.c.subscriber_id == sa.bindparam("b_id"),
-            )
-            .values(
-                status=SubscriptionStatus.SUBSCRIBED.value,
-                **{name: sa.bindparam(f"b_{name}") for name in _CONSENT_COLUMNS},
-            ),
-            confirms,
-        )
+        insert_rows(Subscription.__table__, inserts, ["list_id", "subscriber_id"])
+    update_rows(Subscription.__table__, confirms, ["list_id", "subscriber_id"])
     report.subscribed += len(inserts) + len(confirms)
-
-
-# -- export ---------------------------------------------------------------------------------
-
-EXPORT_COLUMNS = [
-    "email",
-    "name",
-    "language",
-    "status",
-    "consent_at",
-    "consent_method",
-    "consent_source",
-    "confirmed_at",
-    "unsubscribed_at",
-    "unsubscribe_source",
-]
-
-
-def _iso(value) -> str:
-    return value.isoformat() if value is not None else ""
-
-
-def export_csv(list_id: int, out: IO[str]) -> int:
-    """Write a list's subscriptions (every status) as CSV; returns the number of rows.
-
-    The first columns are the import's, so an export can be imported again; the
-    subscribers' attributes follow as columns of their own.
-    """
-    attribute_names: set[str] = set()
-    base = (
-        sa.select(Subscription, Subscriber)
-        .join(Subscriber, Subscription.subscriber_id == Subscriber.id)
-        .where(Subscription.list_id == list_id)
-    )
-    for (attributes,) in db.session.execute(
-        base.with_only_columns(Subscriber.attributes).execution_options(yield_per=2000)
-    ):
-        attribute_names.update((attributes or {}).keys())
-    extra = sorted(attribute_names - set(EXPORT_COLUMNS))
-    writer = csv.writer(out)
-    writer.writerow(EXPORT_COLUMNS + extra)
-    count = 0
-    for subscription, subscriber in db.session.execute(
-        base.order_by(Subscriber.address_key).execution_options(yield_per=2000)
-    ):
-        attributes = subscriber.attributes or {}
-        writer.writerow(
-            [
-                subscriber.email,
-                subscriber.name,
-                subscriber.language,
-                subscription.status.value,
-                _iso(subscription.consent_at),
-                subscription.consent_method.value,
-                subscription.consent_source,
-                _iso(subscription.confirmed_at),
-                _iso(subscription.unsubscribed_at),
-                subscription.unsubscribe_source or "",
-                *(attributes.get(name, "") for name in extra),
-            ]
-        )
-        count += 1
-    return count

@@ -25,7 +25,8 @@ from helpdesk.errors import ServiceError
 from helpdesk.extensions import db
 from helpdesk.models import MailingList, SubscriptionStatus, SuppressionReason
 from helpdesk.outbound import audience, suppressions
-from helpdesk.outbound.subscriber_import import export_csv, import_csv
+from helpdesk.outbound.subscriber_export import export_csv
+from helpdesk.outbound.subscriber_import import import_csv
 from helpdesk.web.audience_forms import (
     AddSubscriberForm,
     ImportForm,

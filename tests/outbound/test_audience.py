@@ -18,7 +18,8 @@ from helpdesk.models import (
     Suppression,
 )
 from helpdesk.outbound import audience, suppressions
-from helpdesk.outbound.subscriber_import import export_csv, import_csv
+from helpdesk.outbound.subscriber_export import export_csv
+from helpdesk.outbound.subscriber_import import import_csv
 
 
 @pytest.fixture
@@ -108,14 +109,13 @@ def test_suppressing_a_bounce_marks_the_subscriber_and_is_idempotent(session):
     assert session.scalar(sa.select(Suppression.reason)).value == "hard_bounce"
 
 
-def test_inbound_bounce_records_feed_the_same_suppression_list(session):
+def test_inbound_bounce_records_feed_the_same_suppression_list(session, news):
     from helpdesk.inbound.records import suppress as inbound_suppress
 
-    subscriber = audience.upsert_subscriber("spam-reporter@example.org")
     inbound_suppress("spam-reporter@example.org", "complaint", "complaint record 9")
-    session.refresh(subscriber)
-    assert subscriber.status == SubscriberStatus.COMPLAINED
     assert suppressions.is_suppressed("spam-reporter@example.org")
+    report = _import(news.id, "email\nspam-reporter@example.org\n")
+    assert [(p.line, p.reason) for p in report.problems] == [(2, "suppressed (complaint)")]
 
 
 def test_manual_suppressions_are_added_and_removed_with_audit_events(session, make_user):

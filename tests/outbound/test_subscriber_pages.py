@@ -399,3 +399,29 @@ def test_a_preference_page_cannot_touch_another_subscribers_list(client, session
 
 def test_a_bad_preference_link_answers_400(client, session, ana):
     assert client.get(f"/preferences/{_altered(preferences_token(ana.id))}").status_code == 400
+
+
+def test_a_one_click_post_as_multipart_form_data_works_too(app, session, news, ana):
+    token = unsubscribe_token(ana.id, news.id)
+    response = app.test_client(use_cookies=False).post(
+        f"/u/{token}", data=ONE_CLICK, content_type="multipart/form-data"
+    )
+    assert response.status_code == 200
+    assert _status(news.id, ana.id) == SubscriptionStatus.UNSUBSCRIBED
+
+
+def test_an_expired_confirmation_link_answers_400_and_confirms_nothing(
+    app, client, session, news, monkeypatch
+):
+    from helpdesk.outbound.tokens import confirm_token
+
+    subscriber = audience.upsert_subscriber("late@example.org")
+    pending = audience.subscribe(news.id, subscriber.id, method="form", source="x", pending=True)
+    session.flush()
+    real = time.time()
+    with monkeypatch.context() as m:
+        m.setattr(time, "time", lambda: real - 8 * 86400)
+        token = confirm_token(pending.id)
+    assert client.get(f"/subscribe/confirm/{token}").status_code == 400
+    assert client.post(f"/subscribe/confirm/{token}").status_code == 400
+    assert _status(news.id, subscriber.id) == SubscriptionStatus.PENDING
