@@ -84,7 +84,6 @@ def _configure(app: Flask, settings: Settings, instance: Path) -> None:
         HELPDESK_PAUSE_COMPLAINT_RATE=settings.pause_complaint_rate,
         HELPDESK_PAUSE_MIN_DELIVERIES=settings.pause_min_deliveries,
         HELPDESK_POSTAL_ADDRESS=settings.postal_address,
-        HELPDESK_UNSUBSCRIBE_MAILTO=settings.unsubscribe_mailto,
         HELPDESK_CAMPAIGN_GRACE_MINUTES=settings.campaign_grace_minutes,
         HELPDESK_CAMPAIGN_BATCH_SIZE=min(settings.campaign_batch_size, 1000),
         HELPDESK_CAMPAIGN_LEASE_SECONDS=settings.campaign_lease_seconds,

@@ -359,13 +359,53 @@ def can_manage_api_keys(user: Any) -> bool:
 
 
 def campaign_committee_ids(user: Any) -> sa.Select:
-    """Committees whose newsletters ``user`` may see and run: all for site admins, the
-    committees they belong to (member or lead) for others."""
+    """Committees whose newsletters ``user`` may see and run: the committees they belong
+    to (member or lead), and for site admins every committee that is not private."""
     if not is_agent(user):
         return sa.select(Committee.id).where(sa.false())
     if user.is_admin:
-        return sa.select(Committee.id)
+        return sa.select(Committee.id).where(
+            sa.or_(
+                Committee.visibility != Visibility.PRIVATE,
+                Committee.id.in_(_member_committee_ids(user)),
+            )
+        )
     return _member_committee_ids(user)
+
+
+def visible_templates(user: Any) -> sa.Select:
+    """Newsletter templates ``user`` may use and preview: shared ones (no committee) and
+    those of the committees whose campaigns the user runs; ordered by name."""
+    from helpdesk.models.campaigns import MailTemplate
+
+    if not is_agent(user):
+        return sa.select(MailTemplate).where(sa.false())
+    return (
+        sa.select(MailTemplate)
+        .where(
+            sa.or_(
+                MailTemplate.committee_id.is_(None),
+                MailTemplate.committee_id.in_(campaign_committee_ids(user)),
+            )
+        )
+        .order_by(MailTemplate.name)
+    )
+
+
+def can_read_template(user: Any, template: Any) -> bool:
+    """Whether ``user`` may open ``template`` (else it answers 404, as if missing)."""
+    if not is_agent(user):
+        return False
+    if template.committee_id is None:
+        return True
+    return can_run_campaigns_of(user, template.committee_id)
+
+
+def can_write_template(user: Any, template: Any) -> bool:
+    """Shared templates are edited by site admins, a committee's by its organisers."""
+    if template.committee_id is None:
+        return is_site_admin(user)
+    return can_run_campaigns_of(user, template.committee_id)
 
 
 def visible_campaigns(user: Any) -> sa.Select:
@@ -380,7 +420,15 @@ def visible_campaigns(user: Any) -> sa.Select:
 
 
 def can_run_campaigns_of(user: Any, committee_id: int) -> bool:
-    """Whether ``user`` may create, see and run the committee's campaigns."""
+    """Whether ``user`` may create, see and run the committee's campaigns: its members, and
+    site admins unless the committee is private."""
     if not is_agent(user):
         return False
-    return bool(user.is_admin) or is_member(user, committee_id)
+    if is_member(user, committee_id):
+        return True
+    if not user.is_admin:
+        return False
+    visibility = db.session.scalar(
+        sa.select(Committee.visibility).where(Committee.id == committee_id)
+    )
+    return visibility is not None and visibility != Visibility.PRIVATE

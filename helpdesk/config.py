@@ -381,12 +381,6 @@ class Settings:
         "the sender's postal address, shown in every newsletter's footer; "
         "required to launch campaigns",
     )
-    unsubscribe_mailto: str | None = _setting(
-        "HELPDESK_UNSUBSCRIBE_MAILTO",
-        parse_text,
-        None,
-        "address of the mailto: List-Unsubscribe link of bulk mail; default: the From address",
-    )
     campaign_grace_minutes: int = _setting(
         "HELPDESK_CAMPAIGN_GRACE_MINUTES",
         parse_positive_int,
@@ -504,7 +498,7 @@ class Settings:
         parse_bare_address,
         None,
         "mailbox the ingester reads for mailto: unsubscribes (List-Unsubscribe); "
-        "unset: bulk mail carries only the https one-click link",
+        "unset: the mailto: link points at the campaign's sender",
     )
     session_hours: int = _setting(
         "HELPDESK_SESSION_HOURS",

@@ -23,7 +23,7 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import timedelta
-from email.utils import formataddr, parseaddr
+from email.utils import formataddr
 from typing import Any
 
 import sqlalchemy as sa
@@ -44,6 +44,7 @@ from helpdesk.models.audience import (
 )
 from helpdesk.models.campaigns import Campaign, CampaignStatus, Delivery, DeliveryStatus
 from helpdesk.outbound import ratelimit, templates, tokens
+from helpdesk.outbound import unsubscribe as unsubscribe_links
 from helpdesk.outbound.backends.substitution import substitute
 from helpdesk.outbound.segments import not_suppressed
 from helpdesk.outbound.templates import MailContent, Sources, TemplateProblem
@@ -389,23 +390,12 @@ def _skeleton(
     return subject, html, text, subs
 
 
-def _mailto(campaign: _Campaign) -> str:
-    return current_app.config.get("HELPDESK_UNSUBSCRIBE_MAILTO") or parseaddr(campaign.from_addr)[1]
-
-
-def _headers(mailto: str, unsubscribe_url: str, token: str) -> dict[str, str]:
-    return {
-        "List-Unsubscribe": f"<{unsubscribe_url}>, <mailto:{mailto}?subject=unsubscribe%20{token}>",
-        "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
-    }
-
-
 def _render(campaign: _Campaign, rows: list[Any]) -> tuple[list[_Group], dict[str, list[int]]]:
     base = current_app.config["HELPDESK_BASE_URL"].rstrip("/")
     groups: dict[tuple[str, str, str], _Group] = {}
     alone: list[_Group] = []
     failed: dict[str, list[int]] = defaultdict(list)
-    mailto = _mailto(campaign)
+    mailto = unsubscribe_links.mailto_address(campaign.from_addr)
     for delivery_id, subscriber_id, email, name, language, attributes in rows:
         unsubscribe = tokens.unsubscribe_token(
             subscriber_id, campaign.list_id, campaign.id, delivery_id
@@ -435,7 +425,7 @@ def _render(campaign: _Campaign, rows: list[Any]) -> tuple[list[_Group], dict[st
             continue
         member = (
             delivery_id,
-            _headers(mailto, values["unsubscribe_url"], unsubscribe),
+            unsubscribe_links.header_values(values["unsubscribe_url"], unsubscribe, mailto),
             {},
             formataddr((" ".join((name or "").split()), email)),
         )

@@ -5,11 +5,11 @@ subscriber, the list and the campaign. ``https://BASE/u/TOKEN`` takes a POST wit
 ``List-Unsubscribe=One-Click`` (what Gmail and Yahoo send) and unsubscribes at once; a GET
 only shows a button, because link scanners fetch every link in a mail.
 
-The ``mailto:`` variant: when ``HELPDESK_UNSUBSCRIBE_ADDRESS`` is set, the header also
-offers ``mailto:ADDRESS?subject=unsubscribe%20TOKEN``. The token travels in the subject
-rather than in a ``local+TOKEN`` address because a token is longer than the 64 characters
-a local part may have; :func:`unsubscribe_by_mail` still accepts both forms, the subject
-and a ``+TOKEN`` suffix, from whatever mail reaches that mailbox.
+The ``mailto:`` variant: the header also offers ``mailto:ADDRESS?subject=unsubscribe%20TOKEN``
+with ADDRESS ``HELPDESK_UNSUBSCRIBE_ADDRESS`` or, unset, the mail's sender. The token
+travels in the subject rather than in a ``local+TOKEN`` address because a token is longer
+than the 64 characters a local part may have; :func:`unsubscribe_by_mail` accepts the
+subject anywhere, and a ``+TOKEN`` suffix on the configured address.
 """
 
 from __future__ import annotations
@@ -39,6 +39,10 @@ log = logging.getLogger(__name__)
 ONE_CLICK_BODY = "List-Unsubscribe=One-Click"
 # itsdangerous URL-safe tokens: base64url payload, timestamp and signature joined by dots.
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{16,}")
+# What a mail client puts in the subject when the mailto: link is followed.
+_REQUEST = re.compile(
+    r"\bunsubscribe\s+([A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{16,})", re.IGNORECASE
+)
 
 
 @dataclass(frozen=True)
@@ -100,50 +104,75 @@ def unsubscribe_with_token(token: str, how: str = "one-click") -> Outcome:
 
 
 def unsubscribe_by_mail(recipients: list[str], subject: str) -> Outcome | None:
-    """Handle a mail sent to the ``mailto:`` unsubscribe address.
+    """Handle a mail sent through a ``mailto:`` unsubscribe link.
 
-    The token is taken from a ``+TOKEN`` suffix of the recipient address or from the
-    subject (``unsubscribe TOKEN``). None when the mail is not for the unsubscribe address
-    or carries no valid token: nothing changes then.
+    Bulk mail offers ``mailto:ADDRESS?subject=unsubscribe%20TOKEN`` (see
+    :func:`mailto_address`). A mail to HELPDESK_UNSUBSCRIBE_ADDRESS may carry the token in
+    its subject or as a ``+TOKEN`` suffix of the address; a mail to any other address
+    counts only with a subject of the form ``unsubscribe TOKEN`` (the campaign's sender is
+    a committee address whose other mail must reach people). The signed token is what
+    decides; None when no valid token is found: nothing changes then.
     """
     configured = current_app.config.get("HELPDESK_UNSUBSCRIBE_ADDRESS")
-    if not configured:
-        return None
-    local, _, domain = addresses.normalize(configured).partition("@")
     candidates: list[str] = []
-    for recipient in recipients:
-        key = addresses.normalize(addresses.parse_one(recipient)[1] or recipient)
-        r_local, _, r_domain = key.partition("@")
-        base, plus, _ = r_local.partition("+")
-        if r_domain != domain or base != local:
-            continue
-        if plus:
-            # The local part was lower-cased with the address; take the original case.
-            original = (addresses.parse_one(recipient)[1] or recipient).partition("@")[0]
-            candidates.append(original.partition("+")[2])
-        candidates.extend(_TOKEN.findall(subject or ""))
-        break
-    else:
-        return None
-    for candidate in candidates:
+    if configured:
+        local, _, domain = addresses.normalize(configured).partition("@")
+        for recipient in recipients:
+            key = addresses.normalize(addresses.parse_one(recipient)[1] or recipient)
+            r_local, _, r_domain = key.partition("@")
+            base, plus, _ = r_local.partition("+")
+            if r_domain != domain or base != local:
+                continue
+            if plus:
+                # The local part was lower-cased with the address; take the original case.
+                original = (addresses.parse_one(recipient)[1] or recipient).partition("@")[0]
+                candidates.append(original.partition("+")[2])
+            candidates.extend(_TOKEN.findall(subject or ""))
+            break
+    candidates.extend(_REQUEST.findall(subject or ""))
+    for candidate in dict.fromkeys(candidates):
         try:
             return unsubscribe_with_token(candidate, how="mailto")
         except InvalidToken:
             continue
-    log.info("unsubscribe mail without a valid token")
+    if candidates:
+        log.info("unsubscribe mail without a valid token")
     return None
 
 
+def mailto_address(from_addr: str) -> str:
+    """Where the ``mailto:`` unsubscribe link of a bulk mail from ``from_addr`` points:
+    HELPDESK_UNSUBSCRIBE_ADDRESS, or else the sender's own address."""
+    configured = current_app.config.get("HELPDESK_UNSUBSCRIBE_ADDRESS")
+    return configured or addresses.parse_one(from_addr)[1] or from_addr
+
+
+def header_values(unsubscribe_link: str, token: str, mailto: str) -> dict[str, str]:
+    """``List-Unsubscribe`` and ``List-Unsubscribe-Post`` (RFC 2369, RFC 8058)."""
+    mail = f"mailto:{mailto}?subject={quote('unsubscribe ' + token)}"
+    return {
+        "List-Unsubscribe": f"<{unsubscribe_link}>, <{mail}>",
+        "List-Unsubscribe-Post": ONE_CLICK_BODY,
+    }
+
+
 def list_unsubscribe_headers(
-    subscriber_id: int, list_id: int, campaign_id: int | None, delivery_id: int | None
+    subscriber_id: int,
+    list_id: int,
+    campaign_id: int | None,
+    delivery_id: int | None,
+    *,
+    from_addr: str = "",
 ) -> dict[str, str]:
-    """``List-Unsubscribe`` and ``List-Unsubscribe-Post`` of one delivery (RFC 2369, 8058)."""
+    """The unsubscribe headers of one delivery of a mail sent from ``from_addr``."""
     token = unsubscribe_token(subscriber_id, list_id, campaign_id, delivery_id)
-    values = [f"<{unsubscribe_url(token)}>"]
-    address = current_app.config.get("HELPDESK_UNSUBSCRIBE_ADDRESS")
-    if address:
-        values.append(f"<mailto:{address}?subject={quote('unsubscribe ' + token)}>")
-    return {"List-Unsubscribe": ", ".join(values), "List-Unsubscribe-Post": ONE_CLICK_BODY}
+    mailto = mailto_address(from_addr)
+    if not mailto:
+        return {
+            "List-Unsubscribe": f"<{unsubscribe_url(token)}>",
+            "List-Unsubscribe-Post": ONE_CLICK_BODY,
+        }
+    return header_values(unsubscribe_url(token), token, mailto)
 
 
 def unsubscribe_url(token: str) -> str:

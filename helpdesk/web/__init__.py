@@ -12,6 +12,7 @@ from helpdesk.web import (
     auth,
     campaigns,
     errors,
+    mail_templates,
     security,
     subscribers_public,
     tickets,
@@ -30,5 +31,6 @@ def register_web(app: Flask) -> None:
     app.register_blueprint(subscribers_public.bp)
     app.register_blueprint(api_keys.bp)
     app.register_blueprint(campaigns.bp)
+    app.register_blueprint(mail_templates.bp)
     errors.register(app)
     security.register(app)

@@ -209,6 +209,27 @@ def test_a_mail_to_the_unsubscribe_address_unsubscribes(app, session, news, ana,
     assert subscription.unsubscribe_source == "mailto"
 
 
+def test_without_an_unsubscribe_address_the_mailto_link_names_the_sender(app, session, news, ana):
+    headers = unsubscribe.list_unsubscribe_headers(
+        ana.id, news.id, 7, 9, from_addr="News <news@conference.test>"
+    )
+    mailto = re.search(
+        r"<mailto:([^?]+)\?subject=unsubscribe%20([^>]+)>", headers["List-Unsubscribe"]
+    )
+    assert mailto is not None
+    assert mailto[1] == "news@conference.test"
+    # What the mail client sends back reaches the sender's mailbox; the token decides.
+    assert unsubscribe.unsubscribe_by_mail(["news@conference.test"], "Hello there") is None
+    assert unsubscribe.unsubscribe_by_mail(["news@conference.test"], mailto[2]) is None
+    outcome = unsubscribe.unsubscribe_by_mail(["news@conference.test"], f"unsubscribe {mailto[2]}")
+    assert outcome is not None
+    assert outcome.changed is True
+    forged = mailto[2][:-3] + ("AAA" if not mailto[2].endswith("AAA") else "BBB")
+    assert (
+        unsubscribe.unsubscribe_by_mail(["news@conference.test"], f"unsubscribe {forged}") is None
+    )
+
+
 # -- the subscribe form ----------------------------------------------------------------------
 
 
