@@ -56,6 +56,17 @@ NOT_TICKET_READING = {
     "/subscribe/confirm/<token>",
     "/preferences/<token>",
     "/u/<token>",
+    # Campaigns and templates: tests/outbound/test_template_pages.py runs their matrix;
+    # the message API answers only to its sender's keys (tests/outbound/test_messages_api.py),
+    # the webhook only to signed requests, API keys only to site admins.
+    "/outbound/campaigns",
+    "/outbound/campaigns/<int:campaign_id>",
+    "/outbound/templates",
+    "/outbound/templates/new",
+    "/outbound/templates/<int:template_id>",
+    "/outbound/api-keys",
+    "/api/v1/messages/<int:message_id>",
+    "/api/openapi.json",
 }
 # Admin pages: test_admin_pages_follow_the_rules opens each; {slug} is the committee's.
 ADMIN_PAGES = {
@@ -132,6 +143,19 @@ NOT_TICKET_ACTIONS = {
     "/subscribe/confirm/<token>",
     "/preferences/<token>",
     "/u/<token>",
+    # Campaigns, templates, the message API, provider events and API keys: see above.
+    "/outbound/campaigns",
+    "/outbound/campaigns/<int:campaign_id>/<action>",
+    "/outbound/campaigns/<int:campaign_id>/schedule",
+    "/outbound/campaigns/<int:campaign_id>/test",
+    "/outbound/templates/new",
+    "/outbound/templates/<int:template_id>",
+    "/outbound/templates/<int:template_id>/test",
+    "/outbound/templates/preview",
+    "/outbound/api-keys",
+    "/outbound/api-keys/<int:key_id>/revoke",
+    "/api/v1/messages",
+    "/webhooks/sendgrid",
 }
 PNG = (
     b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00"

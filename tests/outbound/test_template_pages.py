@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from helpdesk.models import MailTemplate, OutboundMessage
 from tests.helpers import csrf_token, login
 from tests.outbound.campaign_fixtures import *  # noqa: F403 (fixtures)
-from tests.outbound.campaign_fixtures import BODY
+from tests.outbound.campaign_fixtures import BODY, add_list
 
 
 def _fields(token: str, committee, **overrides) -> dict[str, str]:
@@ -142,3 +144,45 @@ def test_saving_into_a_committee_one_does_not_belong_to_is_refused(
     answer = client.post("/outbound/templates/new", data={**_fields(token, theirs), "save": "Save"})
     assert answer.status_code == 400  # not one of the offered committees
     assert session.query(MailTemplate).count() == 0
+
+
+@pytest.mark.parametrize("visibility", ["open", "members", "private"])
+@pytest.mark.parametrize("persona", ["member", "non-member", "admin non-member"])
+def test_campaign_and_template_pages_follow_the_rules(
+    app, session, make_committee, make_user, postal, persona, visibility
+):
+    from helpdesk.outbound import campaigns, templates
+
+    committee = make_committee(visibility=visibility)
+    mailing_list = add_list(session, committee, slug=f"news-{committee.slug}")
+    template = templates.save_template(
+        f"tpl-{committee.slug}", subject="Secret plans", html=BODY, committee_slug=committee.slug
+    )
+    campaign = campaigns.create_campaign(
+        mailing_list.slug, template.name, from_addr="n@conf.test", name="Secret campaign"
+    )
+    user = {
+        "member": lambda: make_user(committees=[committee]),
+        "non-member": lambda: make_user(),
+        "admin non-member": lambda: make_user(admin=True),
+    }[persona]()
+    session.commit()
+    client = app.test_client()
+    login(client, user)
+    allowed = persona == "member" or (persona == "admin non-member" and visibility != "private")
+    expected = 200 if allowed else 404
+    assert client.get(f"/outbound/campaigns/{campaign.id}").status_code == expected
+    assert client.get(f"/outbound/templates/{template.id}").status_code == expected
+    token = csrf_token(client, "/outbound/templates")
+    for path in (
+        f"/outbound/campaigns/{campaign.id}/launch",
+        f"/outbound/templates/{template.id}/test",
+    ):
+        answer = client.post(path, data={"csrf_token": token, "address": "x@example.org"})
+        assert (answer.status_code == 404) is not allowed, path
+    listings = client.get("/outbound/campaigns").get_data(as_text=True) + client.get(
+        "/outbound/templates"
+    ).get_data(as_text=True)
+    assert ("Secret campaign" in listings) is allowed
+    assert (template.name in listings) is allowed
+    assert (committee.name in listings) is allowed
