@@ -36,7 +36,17 @@ COVERED_RULES = {
     "/api/v1/tickets",
     "/api/v1/tickets/<int:number>",
 }
-NOT_TICKET_READING = {"/login", "/logout", "/static/<path:filename>"}
+NOT_TICKET_READING = {
+    "/login",
+    "/logout",
+    "/static/<path:filename>",
+    # Not ticket data; their own rules are pinned in tests/outbound/test_messages_api.py
+    # (a message only to its sender's keys), tests/test_api_keys_page.py (admins only)
+    # and tests/test_openapi.py (public description).
+    "/api/v1/messages/<int:message_id>",
+    "/outbound/api-keys",
+    "/api/openapi.json",
+}
 # Every action on a ticket; test_actions_on_unreadable_tickets_are_not_found posts to each.
 COVERED_ACTIONS = {
     "/tickets/<int:number>/reply": {"body": "Hello", "status": "pending"},
@@ -48,7 +58,16 @@ COVERED_ACTIONS = {
     "/tickets/<int:number>/merge": {"target": "1", "confirm": "yes"},
     "/tickets/<int:number>/presence": {},
 }
-NOT_TICKET_ACTIONS = {"/login", "/logout", "/tickets/bulk"}
+NOT_TICKET_ACTIONS = {
+    "/login",
+    "/logout",
+    "/tickets/bulk",
+    # Mail and API keys, not tickets (see NOT_TICKET_READING); the webhook is signed.
+    "/api/v1/messages",
+    "/outbound/api-keys",
+    "/outbound/api-keys/<int:key_id>/revoke",
+    "/webhooks/sendgrid",
+}
 PNG = (
     b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00"
     b"\x00\x00\x1f\x15\xc4\x89\x00\x00\x00\rIDATx\x9cc\xf8\xff\xff?\x00\x05\xfe\x02\xfe"
