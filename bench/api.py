@@ -3,8 +3,9 @@
 Run from the project root: ``python -m bench.api [--rate 50] [--seconds 30]``.
 
 Everything runs as in production, each in its own process: the app under gunicorn
-(threaded workers) on a fresh PostgreSQL database and Redis, one RQ worker on the
-mail-transactional queue with the sendgrid backend, and the SendGrid stand-in. The
+(threaded workers) on a fresh PostgreSQL database and Redis, RQ workers (three,
+``--no-fork``) on the mail-transactional queue with the sendgrid backend, and the
+SendGrid stand-in. The
 load generator sends POST /api/v1/messages at a fixed rate (open loop: a slow answer
 does not delay the next request) and prints:
 
@@ -277,7 +278,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--app-workers", type=int, default=2)
     parser.add_argument("--app-threads", type=int, default=4)
-    parser.add_argument("--rq-workers", type=int, default=2)
+    parser.add_argument("--rq-workers", type=int, default=3)
     parser.add_argument(
         "--fork",
         action="store_true",

@@ -175,7 +175,9 @@ def apply_to_deliveries(events: list[_Event]) -> set[int]:
         if values:
             updates.append({"id": delivery_id, **values})
     if updates:
-        # ORM bulk UPDATE by primary key: one executemany per shape of change.
+        # ORM bulk UPDATE by primary key: one executemany per shape of change. In id
+        # order, so that two batches touching the same rows cannot deadlock.
+        updates.sort(key=lambda values: values["id"])
         db.session.execute(sa.update(Delivery), updates)
     unsubscribe_from_lists(list_unsubscribes, now)
     return campaigns
@@ -247,7 +249,7 @@ def apply_to_outbound(events: list[_Event]) -> None:
             ).where(OutboundMessage.id.in_(by_outbound))
         )
     }
-    for outbound_id, items in by_outbound.items():
+    for outbound_id, items in sorted(by_outbound.items()):
         row = current[outbound_id]
         values: dict[str, Any] = {}
         if row.status == OutboundStatus.UNCERTAIN:

@@ -37,9 +37,12 @@ from helpdesk.database import utcnow
 from helpdesk.extensions import db
 from helpdesk.models import Delivery, OutboundMessage, ProviderEvent
 from helpdesk.outbound import event_effects as effects
+from helpdesk.outbound.autopause import campaign_stats, check_auto_pause
 from helpdesk.outbound.event_effects import CHUNK, dialect_insert
 
 log = logging.getLogger(__name__)
+
+__all__ = ["EventReport", "campaign_stats", "ingest_events", "store_unparsed"]
 
 PROVIDER = "sendgrid"
 EVENT_TYPES = frozenset(
@@ -264,8 +267,6 @@ def ingest_events(entries: list[Any], provider: str = PROVIDER) -> EventReport:
     effects.apply_to_subscribers(wanted)
     campaigns = effects.apply_to_deliveries(fresh)
     effects.apply_to_outbound(fresh)
-    from helpdesk.outbound.autopause import check_auto_pause
-
     for campaign_id in sorted(campaigns):
         if check_auto_pause(campaign_id):
             report.paused_campaigns.append(campaign_id)

@@ -10,14 +10,18 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 
 from flask import Blueprint, current_app, jsonify, request
+from sqlalchemy.exc import OperationalError
 
 from helpdesk.extensions import csrf, db
-from helpdesk.outbound.events import ingest_events, store_unparsed
+from helpdesk.outbound.events import EventReport, ingest_events, store_unparsed
 from helpdesk.outbound.webhook_signature import WebhookVerifier
 
 log = logging.getLogger(__name__)
+
+SQLITE_ATTEMPTS = 8
 
 bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
 csrf.exempt(bp)
@@ -50,6 +54,21 @@ def sendgrid():
         db.session.commit()
         log.warning("signed webhook body kept unparsed: %s", problem)
         return _error(400, "invalid", problem)
-    report = ingest_events(entries)
-    db.session.commit()
-    return jsonify(report.as_dict())
+    return jsonify(_ingest(entries).as_dict())
+
+
+def _ingest(entries: list) -> EventReport:
+    # SQLite refuses a write from a transaction whose snapshot a concurrent writer moved
+    # past ("database is locked"); the batch then starts over and finds the other's events.
+    sqlite = db.session.get_bind().dialect.name == "sqlite"
+    for attempt in range(SQLITE_ATTEMPTS):
+        try:
+            report = ingest_events(entries)
+            db.session.commit()
+            return report
+        except OperationalError:
+            db.session.rollback()
+            if not sqlite or attempt == SQLITE_ATTEMPTS - 1:
+                raise
+            time.sleep(0.02 * (attempt + 1))
+    raise AssertionError("unreachable")

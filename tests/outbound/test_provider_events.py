@@ -468,3 +468,33 @@ def test_a_batch_of_1200_events_is_applied_with_a_bounded_number_of_statements(
     stats = campaign_stats(campaign.id)
     assert (stats["delivered"], stats["opens"]) == (400, 400)
     assert _count(session, ProviderEvent) == 1200
+
+
+def test_the_same_batch_posted_twice_at_once_counts_once(committed_app):
+    import threading
+
+    from helpdesk.extensions import db
+
+    app = committed_app
+    app.config["HELPDESK_SENDGRID_WEBHOOK_PUBLIC_KEY"] = WEBHOOK_PUBLIC_KEY
+    events = [_event("open", email=f"reader{i}@example.net") for i in range(200)]
+    events += [_event("bounce", email=f"gone{i}@example.net") for i in range(50)]
+    client = app.test_client()
+    barrier = threading.Barrier(3)
+    answers = []
+
+    def post():
+        barrier.wait()
+        response = _post(client, events)
+        answers.append((response.status_code, response.json))
+
+    threads = [threading.Thread(target=post) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert [status for status, _ in answers] == [200, 200, 200], answers
+    assert sum(body["new"] for _, body in answers) == 250
+    with app.app_context():
+        assert _count(db.session, ProviderEvent) == 250
+        assert _count(db.session, Suppression) == 50
