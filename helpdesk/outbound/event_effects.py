@@ -6,16 +6,15 @@ each function works on the whole batch in a few statements.
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from helpdesk import addresses
-from helpdesk.database import utcnow
+from helpdesk.database import upsert, utcnow
 from helpdesk.extensions import db
 from helpdesk.models import (
     Campaign,
@@ -54,17 +53,12 @@ _FIRST_TIMES = {
 }
 
 
-def dialect_insert():
-    """The INSERT construct with ON CONFLICT of the session's database."""
-    return pg_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert
-
-
 def suppress(rows: dict[str, SuppressionReason], source: str) -> int:
     """Suppress addresses; a hard bounce or complaint outranks an unsubscribe already kept."""
     rows = {k: v for k, v in rows.items() if addresses.is_valid(k)}
     if not rows:
         return 0
-    insert = dialect_insert()
+    insert = functools.partial(upsert, db.session)
     now = utcnow()
     items = sorted(rows.items())
     added = 0

@@ -23,6 +23,7 @@ Any event about a row proves the provider accepted it: an ``uncertain`` row beco
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -33,12 +34,12 @@ from typing import Any
 import sqlalchemy as sa
 
 from helpdesk import addresses
-from helpdesk.database import utcnow
+from helpdesk.database import upsert, utcnow
 from helpdesk.extensions import db
 from helpdesk.models import Delivery, OutboundMessage, ProviderEvent
 from helpdesk.outbound import event_effects as effects
 from helpdesk.outbound.autopause import campaign_stats, check_auto_pause
-from helpdesk.outbound.event_effects import CHUNK, dialect_insert
+from helpdesk.outbound.event_effects import CHUNK
 
 log = logging.getLogger(__name__)
 
@@ -205,7 +206,7 @@ def _resolve(events: list[_Event]) -> None:
 
 def _store(events: list[_Event], provider: str) -> list[_Event]:
     """Insert the events, ignoring those already kept; return the ones that were new."""
-    insert = dialect_insert()
+    insert = functools.partial(upsert, db.session)
     now = utcnow()
     fresh: set[str] = set()
     for start in range(0, len(events), CHUNK):
@@ -239,7 +240,7 @@ def store_unparsed(body: bytes, error: str, provider: str = PROVIDER) -> None:
     """Keep a signed request body that could not be read as events, for a later look."""
     digest = hashlib.sha256(body).hexdigest()
     db.session.execute(
-        dialect_insert()(ProviderEvent)
+        upsert(db.session, ProviderEvent)
         .values(
             provider=provider,
             event_id=f"unparsed:{digest}",

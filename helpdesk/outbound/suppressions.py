@@ -12,11 +12,9 @@ from collections.abc import Iterable
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from helpdesk import addresses, audit
-from helpdesk.database import utcnow
+from helpdesk.database import upsert, utcnow
 from helpdesk.errors import NotFound, ServiceError
 from helpdesk.extensions import db
 from helpdesk.models import Subscriber, SubscriberStatus, Suppression, SuppressionReason
@@ -27,13 +25,6 @@ _SUBSCRIBER_STATUS = {
     SuppressionReason.COMPLAINT: SubscriberStatus.COMPLAINED,
     SuppressionReason.UNSUBSCRIBE_ALL: SubscriberStatus.UNSUBSCRIBED,
 }
-
-
-def dialect_insert(table):
-    """An INSERT that understands ON CONFLICT on the session's database."""
-    if db.session.get_bind().dialect.name == "postgresql":
-        return pg_insert(table)
-    return sqlite_insert(table)
 
 
 def among(column, values: list) -> sa.ColumnElement[bool]:
@@ -56,7 +47,7 @@ def suppress(address: str, reason: SuppressionReason | str, source: str = "") ->
     reason = SuppressionReason(reason)
     table = Suppression.__table__
     added = db.session.execute(
-        dialect_insert(table)
+        upsert(db.session, table)
         .values(address_key=key, reason=reason.value, source=source[:255], created_at=utcnow())
         .on_conflict_do_nothing(index_elements=[table.c.address_key])
         .returning(table.c.id)
