@@ -480,3 +480,10 @@ def test_the_audit_log_filters_and_pages(client, club, session, make_ticket):
     assert "Secret Board" not in text
     assert "board@conference.test" not in text
     assert '"slug": "board"' not in text
+
+
+def test_anonymous_visitors_are_sent_to_the_login(client, club):
+    for path in ("/admin/", "/admin/users", "/admin/committees/board/members", "/account"):
+        response = client.get(path)
+        assert response.status_code == 302, path
+        assert response.headers["Location"].startswith("/login")

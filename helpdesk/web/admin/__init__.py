@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, flash
 from flask_login import current_user, login_required
+from sqlalchemy.exc import SQLAlchemyError
 
 from helpdesk import access
 from helpdesk.errors import ServiceError
@@ -24,6 +25,20 @@ def _only_admins_and_leads():
     """Everyone else is told there is nothing here."""
     if not access.may_administer(current_user):
         abort(404)
+
+
+@bp.app_context_processor
+def _admin_link():
+    """``show_admin_link()`` for the navigation bar, asked only when a page renders it."""
+
+    def show_admin_link() -> bool:
+        try:
+            return access.may_administer(current_user)
+        except SQLAlchemyError:
+            # An error page rendered after the database failed still renders.
+            return False
+
+    return {"show_admin_link": show_admin_link}
 
 
 def require_site_admin() -> None:
