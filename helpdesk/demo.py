@@ -10,7 +10,17 @@ import sqlalchemy as sa
 
 from helpdesk import agents, canned, committees, contacts, tickets
 from helpdesk.extensions import db
-from helpdesk.models import CannedReply, Committee, ContactKindName, Direction, Ticket, User
+from helpdesk.models import (
+    CannedReply,
+    Committee,
+    ContactKindName,
+    Direction,
+    MailingList,
+    MailTemplate,
+    Ticket,
+    User,
+)
+from helpdesk.outbound import audience
 
 DOMAIN = "conference.example"
 
@@ -179,7 +189,33 @@ def create_demo() -> Iterator[str]:
         for spec in TICKETS:
             _create_ticket(*spec)
         yield f"Created {len(TICKETS)} demo tickets."
+    if db.session.scalar(sa.select(sa.func.count()).select_from(MailingList)) == 0:
+        yield _create_newsletter()
     db.session.commit()
+
+
+def _create_newsletter() -> str:
+    """A list of the program committee with a few subscribers, and a newsletter template."""
+    news = audience.add_list("attendee-news", committee="program", name="Attendee news")
+    for address, name in NEWS_SUBSCRIBERS:
+        audience.add_by_hand(news.id, f"{address}@example.org", name=name, actor_id=None)
+    program = committees.get_committee("program")
+    # Saved as is: checking it needs HELPDESK_POSTAL_ADDRESS, which launching asks for.
+    db.session.add(
+        MailTemplate(
+            name="schedule-out",
+            committee_id=program.id,
+            subject="The schedule is out, {{ name }}",
+            html=(
+                "<h1>The schedule is out</h1><p>Dear {{ name }},</p>"
+                "<p>Talks, tutorials and sprints are online. See you soon!</p>"
+            ),
+        )
+    )
+    return "Created the list attendee-news and the template schedule-out."
+
+
+NEWS_SUBSCRIBERS = [("ana.lima", "Ana Lima"), ("kofi", "Kofi Mensah"), ("mei", "Mei Chen")]
 
 
 def _membership(value: str):

@@ -10,7 +10,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from cryptography.fernet import Fernet
 
-from helpdesk.models import ApiToken, AuditEvent, Committee, Membership, Ticket, User
+from helpdesk.models import ApiToken, AuditEvent, Committee, Membership, Subscription, Ticket, User
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -128,6 +128,8 @@ def test_demo_creates_the_conference_and_can_run_twice(app, session):
     ).all()
     assert set(private) == {"diversity", "steering"}
     assert session.scalar(sa.select(sa.func.count()).select_from(Ticket)) == 7  # not doubled
+    assert "attendee-news" in first.output
+    assert session.scalar(sa.select(sa.func.count()).select_from(Subscription)) == 3
 
     # The printed credentials of the second run log in.
     from helpdesk.agents import authenticate
