@@ -359,28 +359,44 @@ def _tag(kind: str, name: str) -> str:
     return f"[%{kind}-{name}%]"
 
 
+_TAG_NAMES = ("unsubscribe_url", "preferences_url", "email", "name")
+_TAG_TEXTS = tuple(_tag(kind, name) for kind in "ht" for name in _TAG_NAMES)
+_LONGEST_TAG = max(len(t) for t in _TAG_TEXTS)
+
+
+def _safe(value: str) -> bool:
+    """A value whose replacement provably round-trips: it cannot meet a tag's text."""
+    if "[%" in value or "%]" in value:
+        return False
+    return len(value) > _LONGEST_TAG or not any(value in t for t in _TAG_TEXTS)
+
+
 def _skeleton(
     mail: MailContent, values: dict[str, str]
 ) -> tuple[str, str, str, dict[str, str]] | None:
     """The mail with this recipient's values replaced by tags, and the substitutions.
 
-    None when it does not round-trip (a tag-like text in the mail, say): that recipient
-    then gets a batch of its own. Values are replaced longest first.
+    Values are replaced longest first. When no value can meet a tag's own text (no
+    "[%" or "%]" in it, not part of a tag name) replacing and substituting back is exact
+    by construction; otherwise the round trip is checked. None when it does not hold (a
+    tag-like text in the mail, say): that recipient then gets a batch of its own.
     """
     if "[%" in mail.html or "[%" in mail.text or "[%" in mail.subject:
         return None
     html, text, subject = mail.html, mail.text, mail.subject
     subs: dict[str, str] = {}
+    proven = True
     for name, value in sorted(values.items(), key=lambda kv: -len(kv[1])):
         if len(value) < 3:
             continue
         escaped = str(escape(value))
+        proven = proven and _safe(value) and _safe(escaped)
         html_tag, text_tag = _tag("h", name), _tag("t", name)
         html = html.replace(escaped, html_tag)
         text = text.replace(value, text_tag)
         subject = subject.replace(value, text_tag)
         subs[html_tag], subs[text_tag] = escaped, value
-    if (
+    if not proven and (
         substitute(html, subs) != mail.html
         or substitute(text, subs) != mail.text
         or substitute(subject, subs) != mail.subject

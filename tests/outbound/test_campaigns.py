@@ -286,3 +286,36 @@ def test_campaign_status_counts(session, newsletter, via_stand_in):
     assert info["status"] == "sent"
     assert info["counts"]["sent"] == 3
     assert info["remaining"] == 0
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["Person 7", "name", "ail", "A & B <x>", "x%]y", "[%t-name%]", "Dear", "unsubscribe", ""],
+)
+def test_the_shared_skeleton_restores_every_recipients_exact_mail(name):
+    from markupsafe import escape
+
+    from helpdesk.outbound.backends.substitution import substitute
+    from helpdesk.outbound.templates import MailContent
+
+    values = {
+        "unsubscribe_url": "http://helpdesk.test/u/abc.def",
+        "preferences_url": "http://helpdesk.test/preferences/xyz",
+        "email": "person7@example.com",
+        "name": name,
+    }
+    mail = MailContent(
+        subject=f"News for {name}",
+        html=f"<p>Dear {escape(name)}, <a href='{values['unsubscribe_url']}'>unsubscribe</a> "
+        f"{values['email']} <a href='{values['preferences_url']}'>prefs</a></p>",
+        text=f"Dear {name}, email {values['email']}\n{values['unsubscribe_url']}",
+    )
+    shape = bulk._skeleton(mail, values)
+    if shape is None:
+        # Only a value that could meet a tag's text may fall back to a batch of its own.
+        assert not bulk._safe(name)
+        return
+    subject, html, text, subs = shape
+    assert substitute(subject, subs) == mail.subject
+    assert substitute(html, subs) == mail.html
+    assert substitute(text, subs) == mail.text
