@@ -276,28 +276,54 @@ def send_one_batch(campaign_id: int, size: int | None = None) -> BatchResult | N
     handing = HANDING + token[len(CLAIMED) :]
     backend = get_backend(current_app.config)
     max_wait = _lease().total_seconds() / 3
-    stopped = False
-    for group in groups:
-        for start in range(0, len(group.members), chunk):
-            members = group.members[start : start + chunk]
-            if not ratelimit.acquire(len(members), "bulk", max_wait=max_wait):
-                result.retry_later = stopped = True
+    for round_ in _rounds(groups, chunk, ratelimit.bulk_round_size(configured, pace)):
+        handed = _start_hand_off(
+            campaign, token, handing, [m[0] for _, members in round_ for m in members]
+        )
+        if not handed:
+            if not _still_sending(campaign_id):
                 break
-            handed = _start_hand_off(campaign, token, handing, [m[0] for m in members])
-            if not handed:
-                if not _still_sending(campaign_id):
-                    stopped = True
-                    break
+            continue
+        outcomes: list[tuple[int, Any, str | None, str | None]] = []
+        unsent: list[int] = []
+        for group, members in round_:
+            members = [m for m in members if m[0] in handed]
+            if not members:
                 continue
-            result.handed_off += len(handed)
-            _hand_off(campaign, group, [m for m in members if m[0] in handed], handing, backend)
-        if stopped:
+            if result.retry_later or not ratelimit.acquire(len(members), "bulk", max_wait=max_wait):
+                result.retry_later = True
+                unsent.extend(m[0] for m in members)
+                continue
+            result.handed_off += len(members)
+            outcomes.extend(_send_chunk(campaign, group, members, backend))
+        _record(outcomes, unsent, handing)
+        if result.retry_later:
             break
     if result.retry_later:
         _release(token)
     _settle_left_behind(campaign_id, token)
     db.session.commit()
     return result
+
+
+def _rounds(groups: list[_Group], chunk: int, round_size: int):
+    """Chunks of each group, gathered in rounds of about ``round_size`` recipients.
+
+    One round is one committed hand-off step: its chunks are then posted one by one,
+    each paced by the limiter, and their outcomes recorded together.
+    """
+    current: list[tuple[_Group, list]] = []
+    count = 0
+    for group in groups:
+        for start in range(0, len(group.members), chunk):
+            members = group.members[start : start + chunk]
+            current.append((group, members))
+            count += len(members)
+            if count >= round_size:
+                yield current
+                current, count = [], 0
+    if current:
+        yield current
 
 
 def _still_sending(campaign_id: int) -> bool:
@@ -515,7 +541,8 @@ def _batch(campaign: _Campaign, subject: str, html: str, text: str, members):
     )
 
 
-def _hand_off(campaign: _Campaign, group: _Group, members, handing: str, backend) -> None:
+def _send_chunk(campaign: _Campaign, group: _Group, members, backend):
+    """Post one chunk; (delivery id, outcome, provider id, error) per member."""
     from helpdesk.outbound.backends import Outcome
 
     try:
@@ -524,17 +551,25 @@ def _hand_off(campaign: _Campaign, group: _Group, members, handing: str, backend
         html, text = group.finished
     except TemplateProblem as problem:
         # Nothing was sent: these fail visibly instead of staying uncertain.
-        _set([m[0] for m in members], handing, status=DeliveryStatus.FAILED, error=str(problem))
-        db.session.commit()
-        return
-    batch = _batch(campaign, group.subject, html, text, members)
-    results = backend.send(batch)
+        return [(m[0], Outcome.PERMANENT, None, str(problem)) for m in members]
+    results = backend.send(_batch(campaign, group.subject, html, text, members))
+    return [(members[r.index][0], r.outcome, r.provider_id, r.error) for r in results]
+
+
+def _record(outcomes, unsent: list[int], handing: str) -> None:
+    """Record a round's outcomes; rows never posted (we know: we are alive) are pending."""
+    from helpdesk.outbound.backends import Outcome
+
     now = utcnow()
+    if db.session.get_bind().dialect.name == "postgresql":
+        # Recording the outcome need not wait for the disk: were it lost in a crash, the
+        # rows would still say "handing off" and become uncertain, never be resent.
+        db.session.execute(sa.text("SET LOCAL synchronous_commit TO OFF"))
     by_outcome: dict[tuple[Any, str | None, str | None], list[int]] = defaultdict(list)
-    for result in results:
-        by_outcome[(result.outcome, result.provider_id, result.error)].append(
-            members[result.index][0]
-        )
+    for delivery_id, outcome, provider_id, error in outcomes:
+        by_outcome[(outcome, provider_id, error)].append(delivery_id)
+    if unsent:
+        by_outcome[(None, None, None)].extend(unsent)
     # The hand-off's state is ours as long as the rows carry our token (an expired lease
     # may have turned them uncertain meanwhile: the answer we now have settles them).
     for (outcome, provider_id, error), ids in by_outcome.items():
@@ -549,6 +584,9 @@ def _hand_off(campaign: _Campaign, group: _Group, members, handing: str, backend
             values = {"status": DeliveryStatus.FAILED, "error": error}
         elif outcome == Outcome.UNCERTAIN:
             values = {"status": DeliveryStatus.UNCERTAIN, "error": error}
+        elif outcome is None:
+            # Never posted: the rate limit kept them waiting too long.
+            values = {"status": DeliveryStatus.PENDING, "batch": None}
         else:
             # Provably never accepted: pending again, unless it failed too often.
             db.session.execute(
@@ -561,11 +599,11 @@ def _hand_off(campaign: _Campaign, group: _Group, members, handing: str, backend
                 .values(status=DeliveryStatus.FAILED, error=error, lease_until=None)
             )
             values = {"status": DeliveryStatus.PENDING, "error": error, "batch": None}
-        for chunk in range(0, len(ids), 1000):
+        for start in range(0, len(ids), 1000):
             db.session.execute(
                 sa.update(Delivery)
                 .where(
-                    Delivery.id.in_(ids[chunk : chunk + 1000]),
+                    Delivery.id.in_(ids[start : start + 1000]),
                     Delivery.batch == handing,
                     Delivery.status.in_((DeliveryStatus.CLAIMED, DeliveryStatus.UNCERTAIN)),
                 )
