@@ -10,9 +10,10 @@ column says how far a claim got, each step committed before the next begins:
   the row becomes ``uncertain`` and is never resent automatically (the organiser
   resolves it, or a provider event carrying its delivery id does).
 
-Suppression and subscription are checked when the batch is claimed and again in the
-hand-off UPDATE itself, so an unsubscribe holds for every batch not yet handed off; pause
-and cancel are checked there too, so they take effect within one batch.
+Suppression and subscription are checked in the hand-off UPDATE itself, the committed
+step just before the request (later than the claim, so an unsubscribe holds for every
+batch not yet handed off; rows that fail it end ``skipped``); pause and cancel are
+checked there too, so they take effect within one batch.
 """
 
 from __future__ import annotations
@@ -265,7 +266,7 @@ def send_one_batch(campaign_id: int, size: int | None = None) -> BatchResult | N
             Subscriber.attributes,
         )
         .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
-        .where(Delivery.batch == token, _reachable(campaign.list_id))
+        .where(Delivery.batch == token)
         .order_by(Delivery.id)
     ).all()
     result = BatchResult(claimed=len(rows))

@@ -28,8 +28,8 @@ from limits import parse_many
 log = logging.getLogger(__name__)
 
 Lane = Literal["bulk", "transactional"]
-# Pace at 98 % of the budget: jitter between the limiter and the provider stays inside it.
-PACE = 0.98
+# Pace at 99 % of the budget: jitter between the limiter and the provider stays inside it.
+PACE = 0.99
 # The batch a bulk job hands off at once holds about this many seconds of the budget, so
 # the provider sees a steady flow of small requests at low rates and full ones at high.
 BATCH_SECONDS = 0.02
