@@ -22,19 +22,16 @@ import logging
 import secrets
 import time
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
-from email.utils import formataddr, parseaddr
 from typing import Any
 
 import sqlalchemy as sa
 from flask import current_app
-from markupsafe import escape
 from sqlalchemy.orm import aliased
 
 from helpdesk.database import utcnow
 from helpdesk.extensions import db
-from helpdesk.html_text import html_to_text
 from helpdesk.jobs import enqueue, job, periodic
 from helpdesk.models.audience import (
     MailingList,
@@ -44,10 +41,16 @@ from helpdesk.models.audience import (
     SubscriptionStatus,
 )
 from helpdesk.models.campaigns import Campaign, CampaignStatus, Delivery, DeliveryStatus
-from helpdesk.outbound import ratelimit, templates, tokens
-from helpdesk.outbound.backends.substitution import substitute
+from helpdesk.outbound import ratelimit
+from helpdesk.outbound.personalise import (
+    CampaignInfo,
+    Group,
+    backend_batch,
+    finish_group,
+    render_rows,
+)
 from helpdesk.outbound.segments import not_suppressed
-from helpdesk.outbound.templates import MailContent, Sources, TemplateProblem
+from helpdesk.outbound.templates import Sources, TemplateProblem
 
 log = logging.getLogger(__name__)
 
@@ -135,32 +138,7 @@ class BatchResult:
     retry_later: bool = False
 
 
-@dataclass
-class _Campaign:
-    id: int
-    list_id: int
-    list_name: str
-    name: str
-    sources: Sources
-    from_addr: str
-    reply_to: str | None
-
-
-@dataclass
-class _Group:
-    """Recipients whose mail differs only by substitution tags: one backend batch."""
-
-    subject: str
-    html: str
-    text: str | None
-    members: list[tuple[int, dict[str, str], dict[str, str], str]] = field(default_factory=list)
-    # The first member's real HTML and values, to derive the text from when it is empty.
-    sample_html: str = ""
-    sample_values: dict[str, str] = field(default_factory=dict)
-    finished: tuple[str, str] | None = None
-
-
-def _load_campaign(campaign_id: int) -> _Campaign | None:
+def _load_campaign(campaign_id: int) -> CampaignInfo | None:
     row = db.session.execute(
         sa.select(Campaign, MailingList.name)
         .join(MailingList, MailingList.id == Campaign.list_id)
@@ -171,7 +149,7 @@ def _load_campaign(campaign_id: int) -> _Campaign | None:
     campaign, list_name = row
     if campaign.html is None or campaign.subject is None:
         return None
-    return _Campaign(
+    return CampaignInfo(
         campaign.id,
         campaign.list_id,
         list_name,
@@ -270,7 +248,7 @@ def send_one_batch(campaign_id: int, size: int | None = None) -> BatchResult | N
         .order_by(Delivery.id)
     ).all()
     result = BatchResult(claimed=len(rows))
-    groups, failed = _render(campaign, rows)
+    groups, failed = render_rows(campaign, rows)
     for error, ids in failed.items():
         _set(ids, token, status=DeliveryStatus.FAILED, error=error, lease_until=None)
     db.session.commit()
@@ -307,13 +285,13 @@ def send_one_batch(campaign_id: int, size: int | None = None) -> BatchResult | N
     return result
 
 
-def _rounds(groups: list[_Group], chunk: int, round_size: int):
+def _rounds(groups: list[Group], chunk: int, round_size: int):
     """Chunks of each group, gathered in rounds of about ``round_size`` recipients.
 
     One round is one committed hand-off step: its chunks are then posted one by one,
     each paced by the limiter, and their outcomes recorded together.
     """
-    current: list[tuple[_Group, list]] = []
+    current: list[tuple[Group, list]] = []
     count = 0
     for group in groups:
         for start in range(0, len(group.members), chunk):
@@ -332,7 +310,7 @@ def _still_sending(campaign_id: int) -> bool:
     return state == CampaignStatus.SENDING
 
 
-def _start_hand_off(campaign: _Campaign, token: str, handing: str, ids: list[int]) -> set[int]:
+def _start_hand_off(campaign: CampaignInfo, token: str, handing: str, ids: list[int]) -> set[int]:
     """The committed step before the request: claimed rows still due become handing-off."""
     handed = set(
         db.session.scalars(
@@ -379,181 +357,21 @@ def _settle_left_behind(campaign_id: int, token: str) -> None:
     )
 
 
-# -- rendering: one Jinja render per recipient, one backend batch per shared skeleton -----------
-
-
-def _tag(kind: str, name: str) -> str:
-    return f"[%{kind}-{name}%]"
-
-
-_TAG_NAMES = ("unsubscribe_url", "preferences_url", "email", "name")
-_TAG_TEXTS = tuple(_tag(kind, name) for kind in "ht" for name in _TAG_NAMES)
-_LONGEST_TAG = max(len(t) for t in _TAG_TEXTS)
-
-
-def _safe(value: str) -> bool:
-    """A value whose replacement provably round-trips: it cannot meet a tag's text."""
-    if "[%" in value or "%]" in value:
-        return False
-    return len(value) > _LONGEST_TAG or not any(value in t for t in _TAG_TEXTS)
-
-
-def _skeleton(
-    mail: MailContent, values: dict[str, str]
-) -> tuple[str, str, str, dict[str, str]] | None:
-    """The mail with this recipient's values replaced by tags, and the substitutions.
-
-    Values are replaced longest first. When no value can meet a tag's own text (no
-    "[%" or "%]" in it, not part of a tag name) replacing and substituting back is exact
-    by construction; otherwise the round trip is checked. None when it does not hold (a
-    tag-like text in the mail, say): that recipient then gets a batch of its own.
-    """
-    if "[%" in mail.html or "[%" in mail.text or "[%" in mail.subject:
-        return None
-    html, text, subject = mail.html, mail.text, mail.subject
-    subs: dict[str, str] = {}
-    proven = True
-    for name, value in sorted(values.items(), key=lambda kv: -len(kv[1])):
-        if len(value) < 3:
-            continue
-        escaped = str(escape(value))
-        proven = proven and _safe(value) and _safe(escaped)
-        html_tag, text_tag = _tag("h", name), _tag("t", name)
-        html = html.replace(escaped, html_tag)
-        text = text.replace(value, text_tag)
-        subject = subject.replace(value, text_tag)
-        subs[html_tag], subs[text_tag] = escaped, value
-    if not proven and (
-        substitute(html, subs) != mail.html
-        or substitute(text, subs) != mail.text
-        or substitute(subject, subs) != mail.subject
-    ):
-        return None
-    return subject, html, text, subs
-
-
-def _mailto(campaign: _Campaign) -> str:
-    return current_app.config.get("HELPDESK_UNSUBSCRIBE_MAILTO") or parseaddr(campaign.from_addr)[1]
-
-
-def _headers(mailto: str, unsubscribe_url: str, token: str) -> dict[str, str]:
-    return {
-        "List-Unsubscribe": f"<{unsubscribe_url}>, <mailto:{mailto}?subject=unsubscribe%20{token}>",
-        "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
-    }
-
-
-def _render(campaign: _Campaign, rows: list[Any]) -> tuple[list[_Group], dict[str, list[int]]]:
-    base = current_app.config["HELPDESK_BASE_URL"].rstrip("/")
-    groups: dict[tuple[str, str, str], _Group] = {}
-    alone: list[_Group] = []
-    failed: dict[str, list[int]] = defaultdict(list)
-    mailto = _mailto(campaign)
-    for delivery_id, subscriber_id, email, name, language, attributes in rows:
-        unsubscribe = tokens.unsubscribe_token(
-            subscriber_id, campaign.list_id, campaign.id, delivery_id
-        )
-        values = {
-            "unsubscribe_url": f"{base}/u/{unsubscribe}",
-            "preferences_url": f"{base}/preferences/{tokens.preferences_token(subscriber_id)}",
-            "email": email,
-            "name": name or "",
-        }
-        ctx = templates.context(
-            {
-                "name": name or "",
-                "email": email,
-                "language": language or "",
-                "attributes": attributes or {},
-            },
-            unsubscribe_url=values["unsubscribe_url"],
-            preferences_url=values["preferences_url"],
-            list_name=campaign.list_name,
-            campaign_name=campaign.name,
-        )
-        try:
-            mail = templates.render_raw(campaign.sources, ctx)
-        except TemplateProblem as problem:
-            failed[f"template error: {problem}"].append(delivery_id)
-            continue
-        member = (
-            delivery_id,
-            _headers(mailto, values["unsubscribe_url"], unsubscribe),
-            {},
-            formataddr((" ".join((name or "").split()), email)),
-        )
-        shape = _skeleton(mail, values)
-        if shape is None:
-            group = _Group(mail.subject, mail.html, mail.text or None)
-            group.members.append(member)
-            alone.append(group)
-            continue
-        subject, html, text, subs = shape
-        key = (subject, html, text)
-        group = groups.get(key)
-        if group is None:
-            group = groups[key] = _Group(subject, html, text or None, [], mail.html, values)
-        group.members.append((member[0], member[1], subs, member[3]))
-    return [*groups.values(), *alone], failed
-
-
-def _finish(group: _Group) -> tuple[str, str]:
-    """(html with CSS inlined, text) of a group; a derived text keeps the tags as text tags."""
-    html = templates.inline_css(group.html)
-    if group.text is not None:
-        return html, group.text
-    real = html_to_text(group.sample_html)
-    text = real
-    subs: dict[str, str] = {}
-    for name, value in sorted(group.sample_values.items(), key=lambda kv: -len(kv[1])):
-        if len(value) >= 3:
-            text = text.replace(value, _tag("t", name))
-            subs[_tag("t", name)] = value
-    if substitute(text, subs) != real:
-        # Cannot happen unless a tag-like text appeared; the HTML's shape is still right.
-        text = html_to_text(group.html).replace("[%h-", "[%t-")
-    return html, text
-
-
 # -- hand-off ---------------------------------------------------------------------------------
 
 
-def _batch(campaign: _Campaign, subject: str, html: str, text: str, members):
-    """One backend batch: the shared skeleton, each member's substitutions and headers."""
-    from helpdesk.outbound.backends import OutgoingBatch, Recipient
-
-    return OutgoingBatch(
-        from_addr=campaign.from_addr,
-        subject=subject,
-        text=text,
-        html=html,
-        reply_to=campaign.reply_to,
-        headers={"Precedence": "bulk", "Auto-Submitted": "auto-generated"},
-        recipients=[
-            Recipient(
-                to=[to],
-                substitutions=subs,
-                headers=headers,
-                custom_args={"delivery_id": str(did), "campaign_id": str(campaign.id)},
-            )
-            for did, headers, subs, to in members
-        ],
-        categories=[f"campaign-{campaign.id}"],
-    )
-
-
-def _send_chunk(campaign: _Campaign, group: _Group, members, backend):
+def _send_chunk(campaign: CampaignInfo, group: Group, members, backend):
     """Post one chunk; (delivery id, outcome, provider id, error) per member."""
     from helpdesk.outbound.backends import Outcome
 
     try:
         if group.finished is None:
-            group.finished = _finish(group)
+            group.finished = finish_group(group)
         html, text = group.finished
     except TemplateProblem as problem:
         # Nothing was sent: these fail visibly instead of staying uncertain.
         return [(m[0], Outcome.PERMANENT, None, str(problem)) for m in members]
-    results = backend.send(_batch(campaign, group.subject, html, text, members))
+    results = backend.send(backend_batch(campaign, group.subject, html, text, members))
     return [(members[r.index][0], r.outcome, r.provider_id, r.error) for r in results]
 
 

@@ -12,7 +12,7 @@ from helpdesk.errors import ServiceError
 from helpdesk.models import Suppression, SuppressionReason
 from helpdesk.models.audience import SubscriptionStatus
 from helpdesk.models.campaigns import Campaign, CampaignStatus, Delivery, DeliveryStatus, MailLayout
-from helpdesk.outbound import bulk, campaigns, segments, templates, tokens
+from helpdesk.outbound import bulk, campaigns, personalise, segments, templates, tokens
 from tests.outbound.campaign_fixtures import *  # noqa: F403 (fixtures)
 from tests.outbound.campaign_fixtures import POSTAL, add_list, add_subscribers
 
@@ -310,10 +310,10 @@ def test_the_shared_skeleton_restores_every_recipients_exact_mail(name):
         f"{values['email']} <a href='{values['preferences_url']}'>prefs</a></p>",
         text=f"Dear {name}, email {values['email']}\n{values['unsubscribe_url']}",
     )
-    shape = bulk._skeleton(mail, values)
+    shape = personalise.skeleton(mail, values)
     if shape is None:
         # Only a value that could meet a tag's text may fall back to a batch of its own.
-        assert not bulk._safe(name)
+        assert not personalise.safe_value(name)
         return
     subject, html, text, subs = shape
     assert substitute(subject, subs) == mail.subject
