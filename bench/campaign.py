@@ -47,7 +47,7 @@ def _baseline_part(args: tuple[dict, int, int, int]) -> int:
     """Render and post recipients [start, stop) in batches, as a worker would, no database."""
     config, start, stop, batch_size = args
     from helpdesk import create_app
-    from helpdesk.outbound import bulk, templates
+    from helpdesk.outbound import personalise, templates
     from helpdesk.outbound.backends import get_backend
     from helpdesk.outbound.backends.interface import Outcome
     from helpdesk.outbound.render import default_template
@@ -58,7 +58,7 @@ def _baseline_part(args: tuple[dict, int, int, int]) -> int:
         template = templates.MailTemplate(
             name="bench", subject="News for {{ name }}", html=BODY, text="", committee_id=None
         )
-        campaign = bulk._Campaign(
+        campaign = personalise.CampaignInfo(
             1,
             1,
             "News",
@@ -79,10 +79,12 @@ def _baseline_part(args: tuple[dict, int, int, int]) -> int:
                 (i, i, f"person{i}@example.com", f"Person {i}", "en", {})
                 for i in range(first, min(stop, first + batch_size))
             ]
-            groups, _ = bulk._render(campaign, rows)
+            groups, _ = personalise.render_rows(campaign, rows)
             for group in groups:
-                html, text = bulk._finish(group)
-                batch = bulk._batch(campaign, group.subject, html, text, group.members)
+                html, text = personalise.finish_group(group)
+                batch = personalise.backend_batch(
+                    campaign, group.subject, html, text, group.members
+                )
                 results = backend.send(batch)
                 sent += sum(r.outcome == Outcome.ACCEPTED for r in results)
     return sent

@@ -10,9 +10,10 @@ column says how far a claim got, each step committed before the next begins:
   the row becomes ``uncertain`` and is never resent automatically (the organiser
   resolves it, or a provider event carrying its delivery id does).
 
-Suppression and subscription are checked when the batch is claimed and again in the
-hand-off UPDATE itself, so an unsubscribe holds for every batch not yet handed off; pause
-and cancel are checked there too, so they take effect within one batch.
+Suppression and subscription are checked in the hand-off UPDATE itself, the committed
+step just before the request (later than the claim, so an unsubscribe holds for every
+batch not yet handed off; rows that fail it end ``skipped``); pause and cancel are
+checked there too, so they take effect within one batch.
 """
 
 from __future__ import annotations
@@ -21,19 +22,16 @@ import logging
 import secrets
 import time
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
-from email.utils import formataddr
 from typing import Any
 
 import sqlalchemy as sa
 from flask import current_app
-from markupsafe import escape
 from sqlalchemy.orm import aliased
 
 from helpdesk.database import utcnow
 from helpdesk.extensions import db
-from helpdesk.html_text import html_to_text
 from helpdesk.jobs import enqueue, job, periodic
 from helpdesk.models.audience import (
     MailingList,
@@ -43,11 +41,16 @@ from helpdesk.models.audience import (
     SubscriptionStatus,
 )
 from helpdesk.models.campaigns import Campaign, CampaignStatus, Delivery, DeliveryStatus
-from helpdesk.outbound import ratelimit, templates, tokens
-from helpdesk.outbound import unsubscribe as unsubscribe_links
-from helpdesk.outbound.backends.substitution import substitute
+from helpdesk.outbound import ratelimit
+from helpdesk.outbound.personalise import (
+    CampaignInfo,
+    Group,
+    backend_batch,
+    finish_group,
+    render_rows,
+)
 from helpdesk.outbound.segments import not_suppressed
-from helpdesk.outbound.templates import MailContent, Sources, TemplateProblem
+from helpdesk.outbound.templates import Sources, TemplateProblem
 
 log = logging.getLogger(__name__)
 
@@ -135,32 +138,7 @@ class BatchResult:
     retry_later: bool = False
 
 
-@dataclass
-class _Campaign:
-    id: int
-    list_id: int
-    list_name: str
-    name: str
-    sources: Sources
-    from_addr: str
-    reply_to: str | None
-
-
-@dataclass
-class _Group:
-    """Recipients whose mail differs only by substitution tags: one backend batch."""
-
-    subject: str
-    html: str
-    text: str | None
-    members: list[tuple[int, dict[str, str], dict[str, str], str]] = field(default_factory=list)
-    # The first member's real HTML and values, to derive the text from when it is empty.
-    sample_html: str = ""
-    sample_values: dict[str, str] = field(default_factory=dict)
-    finished: tuple[str, str] | None = None
-
-
-def _load_campaign(campaign_id: int) -> _Campaign | None:
+def _load_campaign(campaign_id: int) -> CampaignInfo | None:
     row = db.session.execute(
         sa.select(Campaign, MailingList.name)
         .join(MailingList, MailingList.id == Campaign.list_id)
@@ -171,7 +149,7 @@ def _load_campaign(campaign_id: int) -> _Campaign | None:
     campaign, list_name = row
     if campaign.html is None or campaign.subject is None:
         return None
-    return _Campaign(
+    return CampaignInfo(
         campaign.id,
         campaign.list_id,
         list_name,
@@ -266,33 +244,39 @@ def send_one_batch(campaign_id: int, size: int | None = None) -> BatchResult | N
             Subscriber.attributes,
         )
         .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
-        .where(Delivery.batch == token, _reachable(campaign.list_id))
+        .where(Delivery.batch == token)
         .order_by(Delivery.id)
     ).all()
     result = BatchResult(claimed=len(rows))
-    groups, failed = _render(campaign, rows)
+    groups, failed = render_rows(campaign, rows)
     for error, ids in failed.items():
         _set(ids, token, status=DeliveryStatus.FAILED, error=error, lease_until=None)
     db.session.commit()
     handing = HANDING + token[len(CLAIMED) :]
     backend = get_backend(current_app.config)
     max_wait = _lease().total_seconds() / 3
-    stopped = False
-    for group in groups:
-        for start in range(0, len(group.members), chunk):
-            members = group.members[start : start + chunk]
-            if not ratelimit.acquire(len(members), "bulk", max_wait=max_wait):
-                result.retry_later = stopped = True
+    for round_ in _rounds(groups, chunk, ratelimit.bulk_round_size(configured, pace)):
+        handed = _start_hand_off(
+            campaign, token, handing, [m[0] for _, members in round_ for m in members]
+        )
+        if not handed:
+            if not _still_sending(campaign_id):
                 break
-            handed = _start_hand_off(campaign, token, handing, [m[0] for m in members])
-            if not handed:
-                if not _still_sending(campaign_id):
-                    stopped = True
-                    break
+            continue
+        outcomes: list[tuple[int, Any, str | None, str | None]] = []
+        unsent: list[int] = []
+        for group, members in round_:
+            members = [m for m in members if m[0] in handed]
+            if not members:
                 continue
-            result.handed_off += len(handed)
-            _hand_off(campaign, group, [m for m in members if m[0] in handed], handing, backend)
-        if stopped:
+            if result.retry_later or not ratelimit.acquire(len(members), "bulk", max_wait=max_wait):
+                result.retry_later = True
+                unsent.extend(m[0] for m in members)
+                continue
+            result.handed_off += len(members)
+            outcomes.extend(_send_chunk(campaign, group, members, backend))
+        _record(outcomes, unsent, handing)
+        if result.retry_later:
             break
     if result.retry_later:
         _release(token)
@@ -301,12 +285,32 @@ def send_one_batch(campaign_id: int, size: int | None = None) -> BatchResult | N
     return result
 
 
+def _rounds(groups: list[Group], chunk: int, round_size: int):
+    """Chunks of each group, gathered in rounds of about ``round_size`` recipients.
+
+    One round is one committed hand-off step: its chunks are then posted one by one,
+    each paced by the limiter, and their outcomes recorded together.
+    """
+    current: list[tuple[Group, list]] = []
+    count = 0
+    for group in groups:
+        for start in range(0, len(group.members), chunk):
+            members = group.members[start : start + chunk]
+            current.append((group, members))
+            count += len(members)
+            if count >= round_size:
+                yield current
+                current, count = [], 0
+    if current:
+        yield current
+
+
 def _still_sending(campaign_id: int) -> bool:
     state = db.session.scalar(sa.select(Campaign.status).where(Campaign.id == campaign_id))
     return state == CampaignStatus.SENDING
 
 
-def _start_hand_off(campaign: _Campaign, token: str, handing: str, ids: list[int]) -> set[int]:
+def _start_hand_off(campaign: CampaignInfo, token: str, handing: str, ids: list[int]) -> set[int]:
     """The committed step before the request: claimed rows still due become handing-off."""
     handed = set(
         db.session.scalars(
@@ -353,162 +357,38 @@ def _settle_left_behind(campaign_id: int, token: str) -> None:
     )
 
 
-# -- rendering: one Jinja render per recipient, one backend batch per shared skeleton -----------
-
-
-def _tag(kind: str, name: str) -> str:
-    return f"[%{kind}-{name}%]"
-
-
-def _skeleton(
-    mail: MailContent, values: dict[str, str]
-) -> tuple[str, str, str, dict[str, str]] | None:
-    """The mail with this recipient's values replaced by tags, and the substitutions.
-
-    None when it does not round-trip (a tag-like text in the mail, say): that recipient
-    then gets a batch of its own. Values are replaced longest first.
-    """
-    if "[%" in mail.html or "[%" in mail.text or "[%" in mail.subject:
-        return None
-    html, text, subject = mail.html, mail.text, mail.subject
-    subs: dict[str, str] = {}
-    for name, value in sorted(values.items(), key=lambda kv: -len(kv[1])):
-        if len(value) < 3:
-            continue
-        escaped = str(escape(value))
-        html_tag, text_tag = _tag("h", name), _tag("t", name)
-        html = html.replace(escaped, html_tag)
-        text = text.replace(value, text_tag)
-        subject = subject.replace(value, text_tag)
-        subs[html_tag], subs[text_tag] = escaped, value
-    if (
-        substitute(html, subs) != mail.html
-        or substitute(text, subs) != mail.text
-        or substitute(subject, subs) != mail.subject
-    ):
-        return None
-    return subject, html, text, subs
-
-
-def _render(campaign: _Campaign, rows: list[Any]) -> tuple[list[_Group], dict[str, list[int]]]:
-    base = current_app.config["HELPDESK_BASE_URL"].rstrip("/")
-    groups: dict[tuple[str, str, str], _Group] = {}
-    alone: list[_Group] = []
-    failed: dict[str, list[int]] = defaultdict(list)
-    mailto = unsubscribe_links.mailto_address(campaign.from_addr)
-    for delivery_id, subscriber_id, email, name, language, attributes in rows:
-        unsubscribe = tokens.unsubscribe_token(
-            subscriber_id, campaign.list_id, campaign.id, delivery_id
-        )
-        values = {
-            "unsubscribe_url": f"{base}/u/{unsubscribe}",
-            "preferences_url": f"{base}/preferences/{tokens.preferences_token(subscriber_id)}",
-            "email": email,
-            "name": name or "",
-        }
-        ctx = templates.context(
-            {
-                "name": name or "",
-                "email": email,
-                "language": language or "",
-                "attributes": attributes or {},
-            },
-            unsubscribe_url=values["unsubscribe_url"],
-            preferences_url=values["preferences_url"],
-            list_name=campaign.list_name,
-            campaign_name=campaign.name,
-        )
-        try:
-            mail = templates.render_raw(campaign.sources, ctx)
-        except TemplateProblem as problem:
-            failed[f"template error: {problem}"].append(delivery_id)
-            continue
-        member = (
-            delivery_id,
-            unsubscribe_links.header_values(values["unsubscribe_url"], unsubscribe, mailto),
-            {},
-            formataddr((" ".join((name or "").split()), email)),
-        )
-        shape = _skeleton(mail, values)
-        if shape is None:
-            group = _Group(mail.subject, mail.html, mail.text or None)
-            group.members.append(member)
-            alone.append(group)
-            continue
-        subject, html, text, subs = shape
-        key = (subject, html, text)
-        group = groups.get(key)
-        if group is None:
-            group = groups[key] = _Group(subject, html, text or None, [], mail.html, values)
-        group.members.append((member[0], member[1], subs, member[3]))
-    return [*groups.values(), *alone], failed
-
-
-def _finish(group: _Group) -> tuple[str, str]:
-    """(html with CSS inlined, text) of a group; a derived text keeps the tags as text tags."""
-    html = templates.inline_css(group.html)
-    if group.text is not None:
-        return html, group.text
-    real = html_to_text(group.sample_html)
-    text = real
-    subs: dict[str, str] = {}
-    for name, value in sorted(group.sample_values.items(), key=lambda kv: -len(kv[1])):
-        if len(value) >= 3:
-            text = text.replace(value, _tag("t", name))
-            subs[_tag("t", name)] = value
-    if substitute(text, subs) != real:
-        # Cannot happen unless a tag-like text appeared; the HTML's shape is still right.
-        text = html_to_text(group.html).replace("[%h-", "[%t-")
-    return html, text
-
-
 # -- hand-off ---------------------------------------------------------------------------------
 
 
-def _batch(campaign: _Campaign, subject: str, html: str, text: str, members):
-    """One backend batch: the shared skeleton, each member's substitutions and headers."""
-    from helpdesk.outbound.backends import OutgoingBatch, Recipient
-
-    return OutgoingBatch(
-        from_addr=campaign.from_addr,
-        subject=subject,
-        text=text,
-        html=html,
-        reply_to=campaign.reply_to,
-        headers={"Precedence": "bulk", "Auto-Submitted": "auto-generated"},
-        recipients=[
-            Recipient(
-                to=[to],
-                substitutions=subs,
-                headers=headers,
-                custom_args={"delivery_id": str(did), "campaign_id": str(campaign.id)},
-            )
-            for did, headers, subs, to in members
-        ],
-        categories=[f"campaign-{campaign.id}"],
-    )
-
-
-def _hand_off(campaign: _Campaign, group: _Group, members, handing: str, backend) -> None:
+def _send_chunk(campaign: CampaignInfo, group: Group, members, backend):
+    """Post one chunk; (delivery id, outcome, provider id, error) per member."""
     from helpdesk.outbound.backends import Outcome
 
     try:
         if group.finished is None:
-            group.finished = _finish(group)
+            group.finished = finish_group(group)
         html, text = group.finished
     except TemplateProblem as problem:
         # Nothing was sent: these fail visibly instead of staying uncertain.
-        _set([m[0] for m in members], handing, status=DeliveryStatus.FAILED, error=str(problem))
-        db.session.commit()
-        return
-    batch = _batch(campaign, group.subject, html, text, members)
-    results = backend.send(batch)
+        return [(m[0], Outcome.PERMANENT, None, str(problem)) for m in members]
+    results = backend.send(backend_batch(campaign, group.subject, html, text, members))
+    return [(members[r.index][0], r.outcome, r.provider_id, r.error) for r in results]
+
+
+def _record(outcomes, unsent: list[int], handing: str) -> None:
+    """Record a round's outcomes; rows never posted (we know: we are alive) are pending."""
+    from helpdesk.outbound.backends import Outcome
+
     now = utcnow()
+    if db.session.get_bind().dialect.name == "postgresql":
+        # Recording the outcome need not wait for the disk: were it lost in a crash, the
+        # rows would still say "handing off" and become uncertain, never be resent.
+        db.session.execute(sa.text("SET LOCAL synchronous_commit TO OFF"))
     by_outcome: dict[tuple[Any, str | None, str | None], list[int]] = defaultdict(list)
-    for result in results:
-        by_outcome[(result.outcome, result.provider_id, result.error)].append(
-            members[result.index][0]
-        )
+    for delivery_id, outcome, provider_id, error in outcomes:
+        by_outcome[(outcome, provider_id, error)].append(delivery_id)
+    if unsent:
+        by_outcome[(None, None, None)].extend(unsent)
     # The hand-off's state is ours as long as the rows carry our token (an expired lease
     # may have turned them uncertain meanwhile: the answer we now have settles them).
     for (outcome, provider_id, error), ids in by_outcome.items():
@@ -523,6 +403,9 @@ def _hand_off(campaign: _Campaign, group: _Group, members, handing: str, backend
             values = {"status": DeliveryStatus.FAILED, "error": error}
         elif outcome == Outcome.UNCERTAIN:
             values = {"status": DeliveryStatus.UNCERTAIN, "error": error}
+        elif outcome is None:
+            # Never posted: the rate limit kept them waiting too long.
+            values = {"status": DeliveryStatus.PENDING, "batch": None}
         else:
             # Provably never accepted: pending again, unless it failed too often.
             db.session.execute(
@@ -535,11 +418,11 @@ def _hand_off(campaign: _Campaign, group: _Group, members, handing: str, backend
                 .values(status=DeliveryStatus.FAILED, error=error, lease_until=None)
             )
             values = {"status": DeliveryStatus.PENDING, "error": error, "batch": None}
-        for chunk in range(0, len(ids), 1000):
+        for start in range(0, len(ids), 1000):
             db.session.execute(
                 sa.update(Delivery)
                 .where(
-                    Delivery.id.in_(ids[chunk : chunk + 1000]),
+                    Delivery.id.in_(ids[start : start + 1000]),
                     Delivery.batch == handing,
                     Delivery.status.in_((DeliveryStatus.CLAIMED, DeliveryStatus.UNCERTAIN)),
                 )

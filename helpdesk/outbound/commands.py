@@ -52,6 +52,41 @@ def template_add(
     click.echo(f"template {row.name!r} saved (id {row.id})")
 
 
+@template.command("preview")
+@click.argument("name")
+@click.option("--subscriber", "subscriber_id", type=int, help="Render for this subscriber.")
+def template_preview(name: str, subscriber_id: int | None) -> None:
+    """Show template NAME as the sample (or a chosen) subscriber would receive it."""
+    from helpdesk.outbound.templates import get_template, preview
+
+    try:
+        mail = preview(get_template(name).id, subscriber_id)
+    except ServiceError as error:
+        raise _fail(error) from None
+    if mail.problems:
+        raise click.ClickException("; ".join(mail.problems))
+    click.echo(f"Subject: {mail.subject}\n\n{mail.text}")
+
+
+@template.command("test")
+@click.argument("name")
+@click.option("--to", "address", required=True, help="Where the test copy goes.")
+@click.option("--from", "from_addr", required=True, help="From address of the test copy.")
+@click.option("--subscriber", "subscriber_id", type=int, help="Render for this subscriber.")
+def template_test(name: str, address: str, from_addr: str, subscriber_id: int | None) -> None:
+    """Send one test copy of template NAME to an address."""
+    from helpdesk.outbound.templates import compose, get_template, send_test
+
+    try:
+        send_test(
+            compose(get_template(name)), address, from_addr=from_addr, subscriber_id=subscriber_id
+        )
+        db.session.commit()
+    except ServiceError as error:
+        raise _fail(error) from None
+    click.echo(f"test copy of {name!r} queued for {address}")
+
+
 @click.group("campaign")
 def campaign() -> None:
     """Create, launch and follow newsletters and notices."""

@@ -19,6 +19,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Literal
 
 from flask import current_app
@@ -27,13 +28,15 @@ from limits import parse_many
 log = logging.getLogger(__name__)
 
 Lane = Literal["bulk", "transactional"]
-# Pace at 98 % of the budget: jitter between the limiter and the provider stays inside it.
-PACE = 0.98
+# Pace at 99 % of the budget: jitter between the limiter and the provider stays inside it.
+PACE = 0.99
 # The batch a bulk job hands off at once holds about this many seconds of the budget, so
 # the provider sees a steady flow of small requests at low rates and full ones at high.
 BATCH_SECONDS = 0.02
 # A bulk job claims this many seconds' worth at once and hands it off in paced chunks.
 CLAIM_SECONDS = 2.0
+# ... and marks about this many seconds' worth as handing off in one committed step.
+ROUND_SECONDS = 0.5
 
 _SCRIPT = """
 local t = redis.call('TIME')
@@ -63,6 +66,7 @@ class Pace:
         return 1_000_000 / self.interval_us if self.interval_us else None
 
 
+@lru_cache(maxsize=32)
 def pace_for(rate: str | None) -> Pace:
     """The pacing of a rate string: the strictest budget's spacing, at PACE of it."""
     if not rate:
@@ -79,6 +83,14 @@ def bulk_batch_size(configured: int, pace: Pace) -> int:
     if per_second is None:
         return configured
     return max(1, min(configured, int(per_second * BATCH_SECONDS)))
+
+
+def bulk_round_size(configured: int, pace: Pace) -> int:
+    """How many recipients one committed hand-off step covers: about ROUND_SECONDS."""
+    per_second = pace.per_second
+    if per_second is None:
+        return configured
+    return max(1, min(configured, int(per_second * ROUND_SECONDS)))
 
 
 def bulk_claim_size(configured: int, pace: Pace) -> int:

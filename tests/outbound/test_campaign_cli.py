@@ -68,3 +68,17 @@ def test_bad_input_is_a_clear_error(app, session, postal, tmp_path):
     assert "no list 'nope'" in missing.output
     segment = invoke(app, "campaign", "launch", "999999")
     assert "no campaign 999999" in segment.output
+
+
+def test_template_preview_and_test_send(app, session, postal, via_stand_in, tmp_path):
+    html = tmp_path / "body.html"
+    html.write_text("<p>Hello {{ name }}</p>")
+    invoke(app, "template", "add", "greet", "--subject", "Hi {{ name }}", "--html-file", str(html))
+    shown = invoke(app, "template", "preview", "greet")
+    assert "Subject: Hi Ada Lovelace" in shown.output
+    assert "Hello Ada Lovelace" in shown.output
+    sent = invoke(app, "template", "test", "greet", "--to", "me@conf.test", "--from", "n@conf.test")
+    assert sent.exit_code == 0, sent.output
+    (copy,) = via_stand_in.recipients_snapshot()
+    assert copy.address == "me@conf.test"
+    assert copy.subject == "[Test] Hi Ada Lovelace"

@@ -12,7 +12,7 @@ from helpdesk.errors import ServiceError
 from helpdesk.models import Suppression, SuppressionReason
 from helpdesk.models.audience import SubscriptionStatus
 from helpdesk.models.campaigns import Campaign, CampaignStatus, Delivery, DeliveryStatus, MailLayout
-from helpdesk.outbound import bulk, campaigns, segments, templates, tokens
+from helpdesk.outbound import bulk, campaigns, personalise, segments, templates, tokens
 from tests.outbound.campaign_fixtures import *  # noqa: F403 (fixtures)
 from tests.outbound.campaign_fixtures import POSTAL, add_list, add_subscribers
 
@@ -286,3 +286,51 @@ def test_campaign_status_counts(session, newsletter, via_stand_in):
     assert info["status"] == "sent"
     assert info["counts"]["sent"] == 3
     assert info["remaining"] == 0
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["Person 7", "name", "ail", "A & B <x>", "x%]y", "[%t-name%]", "Dear", "unsubscribe", ""],
+)
+def test_the_shared_skeleton_restores_every_recipients_exact_mail(name):
+    from markupsafe import escape
+
+    from helpdesk.outbound.backends.substitution import substitute
+    from helpdesk.outbound.templates import MailContent
+
+    values = {
+        "unsubscribe_url": "http://helpdesk.test/u/abc.def",
+        "preferences_url": "http://helpdesk.test/preferences/xyz",
+        "email": "person7@example.com",
+        "name": name,
+    }
+    mail = MailContent(
+        subject=f"News for {name}",
+        html=f"<p>Dear {escape(name)}, <a href='{values['unsubscribe_url']}'>unsubscribe</a> "
+        f"{values['email']} <a href='{values['preferences_url']}'>prefs</a></p>",
+        text=f"Dear {name}, email {values['email']}\n{values['unsubscribe_url']}",
+    )
+    shape = personalise.skeleton(mail, values)
+    if shape is None:
+        # Only a value that could meet a tag's text may fall back to a batch of its own.
+        assert not personalise.safe_value(name)
+        return
+    subject, html, text, subs = shape
+    assert substitute(subject, subs) == mail.subject
+    assert substitute(html, subs) == mail.html
+    assert substitute(text, subs) == mail.text
+
+
+def test_bulk_tokens_are_exactly_what_the_serializer_makes(app, session):
+    import time as clock
+
+    for _ in range(3):
+        second = int(clock.time())
+        fast = tokens.unsubscribe_token(5, 6, 7, 8)
+        reference = tokens._serializer("unsubscribe").dumps({"s": 5, "l": 6, "c": 7, "d": 8})
+        if int(clock.time()) == second:
+            break
+    assert fast == reference
+    assert tokens.read_preferences_token(tokens.preferences_token(9)) == 9
+    with pytest.raises(tokens.InvalidToken):
+        tokens.read_preferences_token(fast)
