@@ -30,9 +30,9 @@ DEFAULT_FROM = "Conference office <office@conference.test>"
 
 
 @pytest.fixture
-def api(app, session, make_user):
+def api(app, session, make_user, monkeypatch):
     """An agent and a key with messages:send; ``api.post(body, **headers)``."""
-    app.config["HELPDESK_MAIL_FROM"] = DEFAULT_FROM
+    monkeypatch.setitem(app.config, "HELPDESK_MAIL_FROM", DEFAULT_FROM)
 
     class Api:
         def __init__(self):
@@ -56,8 +56,7 @@ def api(app, session, make_user):
                 f"{URL}/{message_id}", headers={"Authorization": f"Bearer {token or self.token}"}
             )
 
-    yield Api()
-    app.config["HELPDESK_MAIL_FROM"] = None
+    return Api()
 
 
 def _outbox(app):
@@ -168,8 +167,10 @@ def test_attachments_over_the_size_limit_are_refused(client, session, api, monke
     assert response.json["field"] == "attachments"
 
 
-def test_without_a_default_sender_the_from_field_is_required(client, session, api, app):
-    app.config["HELPDESK_MAIL_FROM"] = None
+def test_without_a_default_sender_the_from_field_is_required(
+    client, session, api, app, monkeypatch
+):
+    monkeypatch.setitem(app.config, "HELPDESK_MAIL_FROM", None)
     response = api.post(client, SIMPLE)
     assert response.status_code == 422
     assert response.json["field"] == "from"
@@ -301,12 +302,12 @@ def test_the_same_idempotency_key_and_body_replay_the_first_answer(client, sessi
     )
 
 
-def test_concurrent_requests_with_one_idempotency_key_send_once(committed_app):
+def test_concurrent_requests_with_one_idempotency_key_send_once(committed_app, monkeypatch):
     from helpdesk.agents import create_agent
     from helpdesk.extensions import db
 
     app = committed_app
-    app.config["HELPDESK_MAIL_FROM"] = DEFAULT_FROM
+    monkeypatch.setitem(app.config, "HELPDESK_MAIL_FROM", DEFAULT_FROM)
     with app.app_context():
         user = create_agent("racer@conference.test", "Racer")
         db.session.flush()
