@@ -1,8 +1,8 @@
 """Mail to the admins when a mailbox starts failing, and when it works again.
 
 A mailbox whose login fails stops bringing in mail without anyone noticing: the audit
-log records it, and every active admin gets a mail through the transactional path. The
-alert leaves from the triage committee's address, the one address that always exists.
+log records it, and every active admin gets a mail through the transactional path, from
+HELPDESK_MAIL_FROM like the service's other mail.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import logging
 import sqlalchemy as sa
 from flask import current_app
 
-from helpdesk.committees import triage_committee
 from helpdesk.extensions import db
 from helpdesk.inbound.threading import make_message_id
 from helpdesk.models import OutboundKind, User
@@ -21,21 +20,14 @@ from helpdesk.outbound.transactional import queue_message
 log = logging.getLogger(__name__)
 
 
-def _sender() -> str | None:
-    triage = triage_committee()
-    if triage is None or not triage.addresses:
-        return None
-    return triage.addresses[0].address
-
-
 def alert_admins(mailbox: str, *, failing: bool, error: str | None = None) -> int:
     """Queue one alert per active admin; returns how many were queued."""
-    sender = _sender()
+    sender = current_app.config["HELPDESK_MAIL_FROM"]
     admins = db.session.scalars(
         sa.select(User.email).where(User.is_admin.is_(True), User.active.is_(True))
     ).all()
-    if sender is None or not admins:
-        log.warning("no admin or no sender address: mailbox %s alert not mailed", mailbox)
+    if not admins:
+        log.warning("no active admin: mailbox %s alert not mailed", mailbox)
         return 0
     base = current_app.config.get("HELPDESK_BASE_URL") or ""
     if failing:

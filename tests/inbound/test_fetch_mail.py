@@ -98,7 +98,7 @@ def test_a_broken_mailbox_is_reported_and_does_not_stop_the_others(
     # The admins (only they) are told once, not at every failing pass.
     [alert] = _alerts()
     assert alert.to == ["root@conference.test"]
-    assert alert.from_addr == "info@conference.test"
+    assert alert.from_addr == app.config["HELPDESK_MAIL_FROM"]
     assert alert.subject == f"Mailbox {broken} is failing"
     assert app.test_cli_runner().invoke(args=["fetch-mail", "--once"]).exit_code == 1
     assert len(_alerts()) == 1
