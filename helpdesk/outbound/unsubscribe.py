@@ -40,9 +40,7 @@ ONE_CLICK_BODY = "List-Unsubscribe=One-Click"
 # itsdangerous URL-safe tokens: base64url payload, timestamp and signature joined by dots.
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{16,}")
 # What a mail client puts in the subject when the mailto: link is followed.
-_REQUEST = re.compile(
-    r"\bunsubscribe\s+([A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{16,})", re.IGNORECASE
-)
+_REQUEST = re.compile(rf"\bunsubscribe\s+({_TOKEN.pattern})", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
