@@ -6,7 +6,8 @@ of the configured backend. The limiter paces recipients evenly at the strictest 
 jitter cannot push a one-second window over it. The state is one "theoretical arrival
 time" per backend (GCRA), updated atomically by a Lua script, so any number of workers
 on any number of machines share it. A sender that comes a little late may use the slot it
-missed (one slot of slack, no more), so small delays do not lower the mean rate.
+missed (half a slot of slack, so two senders never go at the same instant), so small
+delays do not lower the mean rate.
 
 Transactional mail has priority: it always reserves its slot, pushing bulk back, while
 bulk takes a slot only when one is free now and never reserves ahead. A 20,000-recipient
@@ -42,7 +43,7 @@ _SCRIPT = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
-local floor = now - tonumber(ARGV[1])
+local floor = now - tonumber(ARGV[1]) / 2
 if tat < floor then tat = floor end
 if ARGV[3] == '0' and tat > now then
   return {0, tat - now}
@@ -111,7 +112,7 @@ class _LocalBucket:
     def take(self, key: str, interval_us: int, cost: int, reserve: bool) -> tuple[bool, float]:
         with self.lock:
             now = time.monotonic() * 1_000_000
-            tat = max(self.tat.get(key, 0.0), now - interval_us)
+            tat = max(self.tat.get(key, 0.0), now - interval_us / 2)
             if not reserve and tat > now:
                 return False, tat - now
             self.tat[key] = tat + interval_us * cost
