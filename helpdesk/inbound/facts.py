@@ -51,6 +51,18 @@ class MailFacts:
         return f"{self.dedupe_key}|{digest}"
 
     @property
+    def is_report(self) -> bool:
+        """Whether the mail is a bounce or a complaint (deduplicated by report_key)."""
+        from helpdesk.inbound.classify import MailKind
+
+        return self.classification.kind in (MailKind.BOUNCE, MailKind.COMPLAINT)
+
+    @property
+    def receipt_key(self) -> str:
+        """The key under which the mail's receipts are kept."""
+        return self.report_key if self.is_report else self.dedupe_key
+
+    @property
     def sender_address(self) -> str | None:
         """The sender's address when we can trust it, else None."""
         return self.sender.address if self.sender.verified else None

@@ -23,6 +23,7 @@ from helpdesk.extensions import db
 from helpdesk.inbound import records
 from helpdesk.inbound.acknowledge import plan_acknowledgement, write_acknowledgement
 from helpdesk.inbound.facts import MailFacts, mail_facts
+from helpdesk.inbound.reports import ReportBatch
 from helpdesk.inbound.threading import continues_in_place, find_thread
 from helpdesk.models import (
     InboundReceipt,
@@ -61,14 +62,14 @@ class IngestResult:
     quarantine_id: int | None = None
 
 
-class _Stage:
+class Stage:
     """The step a mail was in when it failed, for the quarantine entry."""
 
     def __init__(self) -> None:
         self.name = "store"
 
 
-def _is_database_outage(error: BaseException) -> bool:
+def is_database_outage(error: BaseException) -> bool:
     return isinstance(error, DBAPIError) and not isinstance(error, IntegrityError)
 
 
@@ -81,11 +82,11 @@ def ingest(raw: bytes, source: Source, *, durable: bool = True) -> IngestResult:
     until then a crash loses at most work that will be fetched and done again.
     """
     sha256 = raw_mail_store().put(raw, durable=durable)
-    stage = _Stage()
+    stage = Stage()
     for attempt in (1, 2):
         try:
             if not durable:
-                _commit_asynchronously()
+                commit_asynchronously()
             result = _ingest(raw, sha256, source, stage)
             db.session.commit()
             return result
@@ -97,7 +98,7 @@ def ingest(raw: bytes, source: Source, *, durable: bool = True) -> IngestResult:
                 raise
         except Exception as error:
             db.session.rollback()
-            if _is_database_outage(error):
+            if is_database_outage(error):
                 raise
             log.warning(
                 "quarantining mail from %s at %s: %s", source.description, stage.name, error
@@ -106,7 +107,7 @@ def ingest(raw: bytes, source: Source, *, durable: bool = True) -> IngestResult:
     raise AssertionError("unreachable")
 
 
-def _commit_asynchronously() -> None:
+def commit_asynchronously() -> None:
     if db.session.get_bind().dialect.name == "postgresql":
         db.session.execute(sa.text("SET LOCAL synchronous_commit TO OFF"))
 
@@ -138,7 +139,13 @@ def quarantine(
     raw: bytes, sha256: str, source: Source, stage: str, error: BaseException
 ) -> IngestResult:
     """Keep a mail that could not be handled, with the reason, and commit."""
-    raw_id = _raw_row(sha256, len(raw))
+    result = quarantine_entry(_raw_row(sha256, len(raw)), source, stage, error)
+    db.session.commit()
+    return result
+
+
+def quarantine_entry(raw_id: int, source: Source, stage: str, error: BaseException) -> IngestResult:
+    """Add (or update) the quarantine entry of a stored mail, in the current transaction."""
     reason = "".join(traceback.format_exception_only(type(error), error)).strip()
     entry = db.session.scalar(
         sa.select(QuarantinedMail).where(
@@ -160,7 +167,7 @@ def quarantine(
     else:
         entry.attempts += 1
         entry.stage, entry.error = stage, reason[:10000]
-    db.session.commit()
+    db.session.flush()
     return IngestResult(raw_id, "quarantined", quarantine_id=entry.id)
 
 
@@ -174,7 +181,7 @@ def _scopes_seen(dedupe_key: str) -> set[str]:
     )
 
 
-def _receipt(
+def _receipt_row(
     facts: MailFacts,
     scope: str,
     outcome: ReceiptOutcome,
@@ -183,50 +190,83 @@ def _receipt(
     ticket_id=None,
     message_id=None,
     key: str | None = None,
-) -> None:
+) -> dict:
+    return {
+        "dedupe_key": key or facts.dedupe_key,
+        "scope": scope,
+        "outcome": outcome,
+        "raw_mail_id": raw_id,
+        "ticket_id": ticket_id,
+        "message_id": message_id,
+        "tombstone": False,
+        "created_at": utcnow(),
+    }
+
+
+def _receipt(facts: MailFacts, scope: str, outcome: ReceiptOutcome, raw_id: int, **ids) -> None:
     # Plain Core: written at once, without the unit of work's bookkeeping.
     db.session.connection().execute(
         sa.insert(InboundReceipt.__table__).values(
-            dedupe_key=key or facts.dedupe_key,
-            scope=scope,
-            outcome=outcome,
-            raw_mail_id=raw_id,
-            ticket_id=ticket_id,
-            message_id=message_id,
+            _receipt_row(facts, scope, outcome, raw_id, **ids)
         )
     )
 
 
-def _ingest(raw: bytes, sha256: str, source: Source, stage: _Stage) -> IngestResult:
-    from helpdesk.inbound.classify import MailKind
-
+def _ingest(raw: bytes, sha256: str, source: Source, stage: Stage) -> IngestResult:
     stage.name = "store"
     raw_id = _raw_row(sha256, len(raw))
     stage.name = "parse"
     facts = mail_facts(raw, sha256, stage)
-    kind = facts.classification.kind
-    is_report = kind in (MailKind.BOUNCE, MailKind.COMPLAINT)
-    seen = _scopes_seen(facts.report_key if is_report else facts.dedupe_key)
+    return write(facts, raw_id, _scopes_seen(facts.receipt_key), stage)
 
+
+def write(
+    facts: MailFacts,
+    raw_id: int,
+    seen: set[str],
+    stage: Stage,
+    reports: ReportBatch | None = None,
+) -> IngestResult:
+    """Write what the mail means, in the current transaction, unless ``seen`` (the scopes
+    its receipt key was handled in, updated here) says it was handled already.
+
+    Bounce and complaint records are queued on ``reports`` when given (the caller flushes
+    it), else written at once.
+    """
+    from helpdesk.inbound.classify import MailKind
+
+    kind = facts.classification.kind
     if "own_mail" in facts.classification.rules:
         if "own_mail" not in seen:
+            seen.add("own_mail")
             _receipt(facts, "own_mail", ReceiptOutcome.OWN_MAIL_DROPPED, raw_id)
             log.info("dropped our own mail %s coming back", facts.mail.message_id)
         return IngestResult(raw_id, "own_mail")
-    if is_report:
+    if facts.is_report:
         stage.name = "record"
         scope = kind.value
         if scope in seen:
             return IngestResult(raw_id, "duplicate")
+        seen.add(scope)
+        batch = reports if reports is not None else ReportBatch()
+        receipt = _receipt_row(facts, scope, ReceiptOutcome(scope), raw_id, key=facts.report_key)
         if kind is MailKind.BOUNCE:
-            records.record_bounce(facts.classification.bounce, raw_id)
-            outcome = ReceiptOutcome.BOUNCE
+            batch.add_bounce(facts.classification.bounce, raw_id, receipt)
         else:
-            records.record_complaint(facts.classification.complaint, raw_id)
-            outcome = ReceiptOutcome.COMPLAINT
-        _receipt(facts, scope, outcome, raw_id, key=facts.report_key)
+            batch.add_complaint(facts.classification.complaint, raw_id, receipt)
+        if reports is None:
+            batch.flush()
         return IngestResult(raw_id, scope)
+    if reports is not None:
+        # What follows may read what the queued reports write (a suppressed address).
+        reports.flush()
+    return _write_mail(facts, raw_id, seen, stage)
 
+
+def _write_mail(facts: MailFacts, raw_id: int, seen: set[str], stage: Stage) -> IngestResult:
+    from helpdesk.inbound.classify import MailKind
+
+    kind = facts.classification.kind
     if kind is not MailKind.AUTO_REPLY:
         stage.name = "unsubscribe"
         # A mailto: unsubscribe (List-Unsubscribe) with a valid token opens no ticket;
@@ -249,6 +289,7 @@ def _ingest(raw: bytes, sha256: str, source: Source, stage: _Stage) -> IngestRes
             scope = f"committee:{ticket.committee_id}"
             if scope in seen:
                 continue
+            seen.add(scope)
             message = records.store_message(ticket, facts, raw_id, reopen=False)
             _receipt(
                 facts,
@@ -260,6 +301,7 @@ def _ingest(raw: bytes, sha256: str, source: Source, stage: _Stage) -> IngestRes
             )
             numbers.append(ticket.number)
         if not match.tickets and "auto_reply" not in seen:
+            seen.add("auto_reply")
             _receipt(facts, "auto_reply", ReceiptOutcome.AUTO_REPLY_DROPPED, raw_id)
         return IngestResult(raw_id, "auto_reply", ticket_numbers=numbers)
 

@@ -85,21 +85,21 @@ def _start_worker(config: Mapping[str, Any]) -> None:
 
 
 def _ingest_group(items: list[tuple[bytes, tuple]]) -> list[str | None]:
-    """Ingest mails in order; per mail None, or the error that kept it from being stored."""
-    from helpdesk.extensions import db
-    from helpdesk.inbound.ingest import Source, ingest
+    """Ingest mails in order, in one transaction; per mail None, or the error that kept it
+    from being stored."""
+    from helpdesk.inbound.batch import ingest_batch
+    from helpdesk.inbound.ingest import Source
 
-    results: list[str | None] = []
     with _worker_app.app_context():
-        for raw, source in items:
-            try:
-                ingest(raw, Source(*source), durable=False)
-                results.append(None)
-            except Exception as error:
-                # Only failures to store (database down) get here; the fetcher retries.
-                log.exception("ingesting %s failed", source[0])
-                db.session.rollback()
-                results.append(f"{type(error).__name__}: {error}")
+        outcomes = ingest_batch([(raw, Source(*source)) for raw, source in items])
+    results: list[str | None] = []
+    for (_, source), outcome in zip(items, outcomes, strict=True):
+        if isinstance(outcome, Exception):
+            # Only failures to store (database down) get here; the fetcher retries.
+            log.error("ingesting %s failed: %s", source[0], outcome)
+            results.append(f"{type(outcome).__name__}: {outcome}")
+        else:
+            results.append(None)
     return results
 
 

@@ -1,5 +1,4 @@
-"""Writing what the pipeline decided: tickets, messages with attachments, bounce and
-complaint records (which feed the suppression list)."""
+"""Writing what the pipeline decided: tickets and messages with their attachments."""
 
 from __future__ import annotations
 
@@ -7,24 +6,16 @@ import logging
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from helpdesk import addresses, contacts, tickets
-from helpdesk.database import utcnow
 from helpdesk.errors import ServiceError
 from helpdesk.extensions import db
 from helpdesk.inbound.directory import directory
 from helpdesk.models import (
     Attachment,
-    BounceRecord,
     Committee,
-    ComplaintRecord,
     Direction,
     Message,
-    OutboundMessage,
-    Suppression,
-    SuppressionReason,
     Ticket,
     TicketParticipant,
 )
@@ -32,7 +23,6 @@ from helpdesk.models.committees import Visibility
 from helpdesk.storage import attachment_store
 
 if TYPE_CHECKING:
-    from helpdesk.inbound.classify import BounceReport, ComplaintReport
     from helpdesk.inbound.facts import MailFacts
 
 log = logging.getLogger(__name__)
@@ -144,73 +134,3 @@ def _add_participants(ticket: Ticket, facts: MailFacts) -> None:
             continue
         ticket.participants.append(TicketParticipant(address=key, name=entry.name[:200]))
         existing.add(key)
-
-
-def _outbound_id(message_id: str | None) -> int | None:
-    """The id of the mail we sent with this Message-ID, if we did."""
-    if not message_id:
-        return None
-    table = OutboundMessage.__table__
-    return db.session.connection().scalar(
-        sa.select(table.c.id).where(table.c.message_id == message_id.strip("<>"))
-    )
-
-
-def _insert_record(table: sa.Table, **values) -> int:
-    """Insert a bounce or complaint record as plain Core; returns its id."""
-    return db.session.connection().scalar(
-        sa.insert(table).values(created_at=utcnow(), **values).returning(table.c.id)
-    )
-
-
-def suppress(address: str, reason: SuppressionReason, source: str) -> None:
-    """Put an address on the suppression list (idempotent; the first reason is kept)."""
-    key = addresses.normalize(address)
-    if not addresses.is_valid(key):
-        return
-    insert = pg_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    db.session.execute(
-        insert(Suppression)
-        .values(address_key=key, reason=reason, source=source[:255], created_at=utcnow())
-        .on_conflict_do_nothing(index_elements=[Suppression.address_key])
-    )
-
-
-def record_bounce(report: BounceReport, raw_mail_id: int) -> int:
-    """Keep a bounce, link it to the mail we sent, and suppress hard-bounced addresses;
-    returns the bounce record's id."""
-    record_id = _insert_record(
-        BounceRecord.__table__,
-        raw_mail_id=raw_mail_id,
-        original_message_id=report.original_message_id,
-        outbound_message_id=_outbound_id(report.original_message_id),
-        recipients=[
-            {
-                "address": r.address,
-                "status": r.status,
-                "action": r.action,
-                "diagnostic": (r.diagnostic or "")[:2000],
-                "permanent": r.permanent,
-            }
-            for r in report.recipients
-        ],
-    )
-    for recipient in report.recipients:
-        if recipient.permanent:
-            suppress(recipient.address, SuppressionReason.HARD_BOUNCE, f"bounce record {record_id}")
-    return record_id
-
-
-def record_complaint(report: ComplaintReport, raw_mail_id: int) -> int:
-    """Keep an abuse report and suppress the complaining addresses; returns its id."""
-    record_id = _insert_record(
-        ComplaintRecord.__table__,
-        raw_mail_id=raw_mail_id,
-        feedback_type=(report.feedback_type or "abuse")[:64],
-        original_message_id=report.original_message_id,
-        outbound_message_id=_outbound_id(report.original_message_id),
-        recipients=list(report.original_recipients),
-    )
-    for address in report.original_recipients:
-        suppress(address, SuppressionReason.COMPLAINT, f"complaint record {record_id}")
-    return record_id

@@ -20,6 +20,7 @@ from flask import Flask
 from helpdesk import audit
 from helpdesk.extensions import db
 from helpdesk.inbound.alerts import alert_admins
+from helpdesk.inbound.batch import ingest_batch
 from helpdesk.inbound.fetch import FetchIncomplete, fetch_once
 from helpdesk.inbound.imap import ImapError
 from helpdesk.inbound.ingest import Source, ingest, make_durable
@@ -88,18 +89,11 @@ class AppHandler:
             ingest(mail.raw, _source(mail))
 
     def handle_batch(self, mails: list[FetchedMail]) -> list[BaseException | None]:
-        """Ingest a batch, flushing to disk once at the end rather than once per mail."""
-        results: list[BaseException | None] = []
+        """Ingest a batch in one transaction, flushing to disk once at the end."""
         with self.app.app_context():
-            for mail in mails:
-                try:
-                    ingest(mail.raw, _source(mail), durable=False)
-                    results.append(None)
-                except Exception as error:
-                    db.session.rollback()
-                    results.append(error)
+            outcomes = ingest_batch([(mail.raw, _source(mail)) for mail in mails])
             make_durable()
-        return results
+        return [o if isinstance(o, Exception) else None for o in outcomes]
 
 
 def recover_outbound(app: Flask, older_than: timedelta = MAINTENANCE_AGE) -> None:

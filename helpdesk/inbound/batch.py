@@ -1,0 +1,159 @@
+"""Ingesting a fetched batch of mails in one transaction.
+
+The fetcher hands over mail in batches; writing each mail in its own transaction costs
+a connection check, a BEGIN and a COMMIT per mail, and a bounce (most of a busy
+mailbox) would spend more time on round trips than on being understood. Here a batch is
+parsed first, then written in one transaction: the raw-mail rows and the receipt lookup
+for the whole batch in one statement each, bounce and complaint records queued and
+written together. A mail that opens or updates a ticket is committed at once, so that
+the locks it takes are not held for the rest of the batch.
+
+Any failure while writing rolls back what is not yet committed, and the batch's mails go
+through the one-at-a-time pipeline instead, which quarantines a mail that cannot be
+handled and settles races with other processes (a mail already committed finds its
+receipts and changes nothing); so a batch is never worse than its mails alone.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from helpdesk.database import upsert, utcnow
+from helpdesk.extensions import db
+from helpdesk.inbound.facts import MailFacts, mail_facts
+from helpdesk.inbound.ingest import (
+    IngestResult,
+    Source,
+    Stage,
+    commit_asynchronously,
+    ingest,
+    is_database_outage,
+    quarantine_entry,
+    write,
+)
+from helpdesk.inbound.reports import CHUNK, ReportBatch
+from helpdesk.models import InboundReceipt, RawMail
+from helpdesk.storage import raw_mail_store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Prepared:
+    raw: bytes
+    source: Source
+    sha256: str
+    stage: Stage
+    facts: MailFacts | None = None
+    error: Exception | None = None
+
+
+def ingest_batch(items: Sequence[tuple[bytes, Source]]) -> list[IngestResult | Exception]:
+    """Ingest mails and commit; per mail its result, or the error that kept it from being
+    stored (a database outage: the caller offers it again later).
+
+    Like ``ingest(durable=False)``: the caller calls ``make_durable`` before it treats
+    the batch as done.
+    """
+    if not items:
+        return []
+    try:
+        results: list[IngestResult | Exception] = list(_write_all(_prepare(items)))
+        db.session.commit()
+        return results
+    except Exception as error:
+        db.session.rollback()
+        log.warning("a batch of %d mail(s) failed (%s); ingesting one at a time", len(items), error)
+    return [_ingest_one(raw, source) for raw, source in items]
+
+
+def _ingest_one(raw: bytes, source: Source) -> IngestResult | Exception:
+    try:
+        return ingest(raw, source, durable=False)
+    except Exception as error:
+        db.session.rollback()
+        return error
+
+
+def _prepare(items: Sequence[tuple[bytes, Source]]) -> list[_Prepared]:
+    """Store the raw bytes and learn what each mail is, before writing anything."""
+    store = raw_mail_store()
+    prepared = []
+    for raw, source in items:
+        entry = _Prepared(raw, source, store.put(raw, durable=False), Stage())
+        try:
+            entry.stage.name = "parse"
+            entry.facts = mail_facts(raw, entry.sha256, entry.stage)
+        except Exception as error:
+            if is_database_outage(error):
+                raise
+            entry.error = error
+        prepared.append(entry)
+    return prepared
+
+
+def _write_all(prepared: list[_Prepared]) -> list[IngestResult]:
+    commit_asynchronously()
+    raw_ids = _raw_rows({p.sha256: len(p.raw) for p in prepared})
+    seen = _scopes_seen([p.facts.receipt_key for p in prepared if p.facts is not None])
+    reports = ReportBatch()
+    results = []
+    for p in prepared:
+        raw_id = raw_ids[p.sha256]
+        if p.facts is None:
+            assert p.error is not None
+            log.warning(
+                "quarantining mail from %s at %s: %s", p.source.description, p.stage.name, p.error
+            )
+            results.append(quarantine_entry(raw_id, p.source, p.stage.name, p.error))
+            continue
+        scopes = seen.setdefault(p.facts.receipt_key, set())
+        result = write(p.facts, raw_id, scopes, p.stage, reports)
+        results.append(result)
+        if result.ticket_numbers:
+            # Opening a ticket locks the ticket-number counter, and writing to a ticket
+            # locks its row: commit at once rather than hold them for the whole batch,
+            # which would make the other ingest processes wait (or deadlock).
+            db.session.commit()
+            commit_asynchronously()
+    reports.flush()
+    return results
+
+
+def _raw_rows(sizes: dict[str, int]) -> dict[str, int]:
+    """The ids of the raw mail rows by SHA-256, inserted where new."""
+    table = RawMail.__table__
+    ids: dict[str, int] = {}
+    now = utcnow()
+    # Sorted, so that two processes inserting the same rows take their locks in one order.
+    rows = [{"sha256": k, "size": v, "created_at": now} for k, v in sorted(sizes.items())]
+    connection = db.session.connection()
+    for start in range(0, len(rows), CHUNK):
+        statement = upsert(db.session, table).values(rows[start : start + CHUNK])
+        # DO UPDATE rather than DO NOTHING: RETURNING then yields existing rows too.
+        statement = statement.on_conflict_do_update(
+            index_elements=[table.c.sha256], set_={"size": statement.excluded.size}
+        ).returning(table.c.sha256, table.c.id)
+        ids.update((sha, i) for sha, i in connection.execute(statement))
+    return ids
+
+
+def _scopes_seen(keys: list[str]) -> dict[str, set[str]]:
+    """The scopes in which mails with these receipt keys were already handled."""
+    table = InboundReceipt.__table__
+    wanted = sorted(set(keys))
+    seen: dict[str, set[str]] = {}
+    connection = db.session.connection()
+    for start in range(0, len(wanted), CHUNK):
+        rows = connection.execute(
+            sa.select(table.c.dedupe_key, table.c.scope).where(
+                table.c.dedupe_key.in_(wanted[start : start + CHUNK])
+            )
+        )
+        for key, scope in rows:
+            seen.setdefault(key, set()).add(scope)
+    return seen
