@@ -133,12 +133,16 @@ def add_message(
     raw_mail_id: int | None = None,
     author_id: int | None = None,
     reopen: bool = True,
+    touch_ticket: bool = True,
     **fields,
 ) -> Message:
     """Append a message to a ticket's thread. ``html`` must already be sanitised.
 
     An inbound message reopens a pending, solved or closed ticket unless ``reopen`` is
-    false (auto-replies). ``fields`` sets further Message columns.
+    false (auto-replies). ``touch_ticket=False`` is for a ticket opened in the same
+    transaction: nobody can have seen it yet, so its version need not move, and the
+    UPDATE would repeat what the INSERT just wrote. ``fields`` sets further Message
+    columns.
     """
     ticket = get_ticket(ticket_id)
     direction = Direction(direction)
@@ -160,7 +164,8 @@ def add_message(
         **{"attachments": [], **fields},
     )
     db.session.add(message)
-    touch(ticket)
+    if touch_ticket:
+        touch(ticket)
     if (
         reopen
         and direction is Direction.INBOUND

@@ -146,6 +146,8 @@ def write_acknowledgement(plan: AcknowledgementPlan) -> OutboundMessage:
         message_id=plan.message_id,
         in_reply_to=plan.in_reply_to,
         reopen=False,
+        # Only new tickets are acknowledged, in the transaction that opened them.
+        touch_ticket=False,
     )
     return queue_message(
         OutboundKind.ACKNOWLEDGEMENT,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import binascii
+import functools
 import re
 from dataclasses import dataclass
 from email.errors import MessageError
@@ -207,10 +208,20 @@ def header_text(message: Message, name: str) -> str:
 
 def address_of(message: Message, name: str) -> tuple[str, str]:
     """(display name, lower-cased address) of the first address in ``name``; "" when absent."""
-    found = parse_addresses(message.get(name))
-    if not found:
-        return "", ""
-    return found[0].name, found[0].address.lower()
+    value = message.get(name)
+    if isinstance(value, str):
+        # Classification asks for the same From address several times per mail.
+        return _first_address(value)
+    return _first_of(parse_addresses(value))
+
+
+@functools.lru_cache(maxsize=64)
+def _first_address(value: str) -> tuple[str, str]:
+    return _first_of(parse_addresses(value))
+
+
+def _first_of(found: list[Address]) -> tuple[str, str]:
+    return (found[0].name, found[0].address.lower()) if found else ("", "")
 
 
 def addresses_of(message: Message, name: str) -> list[str]:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.message import Message
 from email.utils import parsedate_to_datetime
+from functools import cached_property
 from typing import TypeVar
 
 from mailparser import MailParser
@@ -80,11 +81,21 @@ class InboundMail:
     date: datetime | None
     text: str = field(repr=False)
     html: str | None = field(repr=False)
-    attachments: list[ParsedAttachment] = field(repr=False)
     defects: list[str]
     oversized: bool = False
     # The charset raw 8-bit header bytes were read in (after UTF-8): the body's.
     header_charset: str | None = None
+    # The MIME leaves that are not the chosen bodies: the attachments, once decoded.
+    attachment_parts: list[Message] = field(default_factory=list, repr=False)
+
+    @cached_property
+    def attachments(self) -> list[ParsedAttachment]:
+        """Every attachment, decoded when first asked for: a bounce or a duplicate never
+        needs its attachments, and decoding them is most of the work for a large mail."""
+        found: list[ParsedAttachment] = []
+        for part in self.attachment_parts:
+            found.extend(attachment_from_part(part, self.header_charset))
+        return found
 
     def header(self, name: str) -> str | None:
         """The first value of header ``name``, decoded; None when absent."""
@@ -140,9 +151,6 @@ def parse(raw: bytes, *, max_size: int | None = None) -> InboundMail:
         defects.append(f"oversized: {len(raw)} bytes is over the {max_size} byte limit")
 
     text, html = _bodies(found, defects)
-    attachments: list[ParsedAttachment] = []
-    for part in found.leaves:
-        attachments.extend(attachment_from_part(part, hint))
 
     return InboundMail(
         raw=raw,
@@ -162,10 +170,10 @@ def parse(raw: bytes, *, max_size: int | None = None) -> InboundMail:
         date=_date(parser, headers.first("date")),
         text=text,
         html=html,
-        attachments=attachments,
         defects=defects,
         oversized=oversized,
         header_charset=hint,
+        attachment_parts=found.leaves,
     )
 
 

@@ -47,11 +47,14 @@ def open_ticket(committee_id: int, facts: MailFacts, raw_mail_id: int) -> tuple[
         priority=(route.priority if decided_here and route.priority else "normal"),
         tags=route.tags if decided_here else (),
     )
-    return ticket, store_message(ticket, facts, raw_mail_id, reopen=False)
+    return ticket, store_message(ticket, facts, raw_mail_id, reopen=False, new_ticket=True)
 
 
-def store_message(ticket: Ticket, facts: MailFacts, raw_mail_id: int, *, reopen: bool) -> Message:
-    """Add the mail to a ticket's thread with its attachments and new participants."""
+def store_message(
+    ticket: Ticket, facts: MailFacts, raw_mail_id: int, *, reopen: bool, new_ticket: bool = False
+) -> Message:
+    """Add the mail to a ticket's thread with its attachments and new participants
+    (``new_ticket``: the ticket was opened in this transaction)."""
     mail = facts.mail
     sender = facts.sender
     message = tickets.add_message(
@@ -74,6 +77,7 @@ def store_message(ticket: Ticket, facts: MailFacts, raw_mail_id: int, *, reopen:
         references=" ".join(mail.references)[:100000] or None,
         raw_mail_id=raw_mail_id,
         reopen=reopen,
+        touch_ticket=not new_ticket,
         classification=facts.classification.kind.value,
         sender_verified=sender.verified,
         claimed_sender=None if sender.verified else _claim(sender),
