@@ -12,7 +12,8 @@ from urllib.parse import urlsplit
 
 from flask import Flask
 
-from helpdesk.config import ConfigError, Settings, load_or_create_secret_key, setting_variables
+from helpdesk.config import ConfigError, Settings, setting_variables
+from helpdesk.instance_secrets import load_or_create_secret_key
 
 __all__ = ["ConfigError", "create_app"]
 

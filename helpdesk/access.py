@@ -15,6 +15,10 @@ Every list, count, search, page, download and API call starts from one of the
 query-level scopes below (:func:`visible_tickets` above all), so a view cannot forget a
 rule by forgetting a ``where``. Anything an agent may not read answers "not found",
 exactly like something that does not exist.
+
+This module is where callers ask. It holds the ticket, committee and audit rules and
+re-exports the rest: who a user is (:mod:`helpdesk.access_roles`) and who may organise
+lists and campaigns (:mod:`helpdesk.access_outbound`).
 """
 
 from __future__ import annotations
@@ -24,12 +28,31 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from helpdesk.access_outbound import (
+    campaign_committee_ids,
+    can_manage_api_keys,
+    can_manage_suppressions,
+    can_read_template,
+    can_run_campaigns_of,
+    can_write_template,
+    list_owner_committees,
+    visible_campaigns,
+    visible_list,
+    visible_lists,
+    visible_templates,
+)
+from helpdesk.access_roles import (
+    is_agent,
+    is_member,
+    is_site_admin,
+    may_administer,
+    member_committee_ids,
+)
 from helpdesk.extensions import db
 from helpdesk.models import (
     Attachment,
     AuditEvent,
     Committee,
-    MailingList,
     Membership,
     MembershipRole,
     Message,
@@ -40,14 +63,42 @@ from helpdesk.models import (
 )
 from helpdesk.models.committees import Visibility
 
-
-def is_agent(user: Any) -> bool:
-    """An authenticated, active agent (anonymous visitors and deactivated users are not)."""
-    return isinstance(user, User) and user.is_authenticated and user.active
-
-
-def _member_committee_ids(user: User) -> sa.Select:
-    return sa.select(Membership.committee_id).where(Membership.user_id == user.id)
+# Every rule callers may ask for, those defined in access_roles and access_outbound included.
+__all__ = [
+    "MANAGEMENT_ACTION_PREFIXES",
+    "campaign_committee_ids",
+    "can_manage_api_keys",
+    "can_manage_suppressions",
+    "can_read_template",
+    "can_read_ticket",
+    "can_run_campaigns_of",
+    "can_work_ticket",
+    "can_write_template",
+    "committee_members_who_can_read",
+    "is_agent",
+    "is_member",
+    "is_site_admin",
+    "list_owner_committees",
+    "manageable_committees",
+    "managed_committee",
+    "may_administer",
+    "readable_committee_ids",
+    "readable_committees",
+    "ticket_readers",
+    "ticket_visibility",
+    "visible_attachment",
+    "visible_audit_events",
+    "visible_campaigns",
+    "visible_committees",
+    "visible_list",
+    "visible_lists",
+    "visible_messages",
+    "visible_notifications",
+    "visible_templates",
+    "visible_ticket",
+    "visible_ticket_counts",
+    "visible_tickets",
+]
 
 
 def readable_committee_ids(user: Any) -> sa.Select:
@@ -57,7 +108,7 @@ def readable_committee_ids(user: Any) -> sa.Select:
     return sa.select(Committee.id).where(
         sa.or_(
             Committee.visibility == Visibility.OPEN,
-            Committee.id.in_(_member_committee_ids(user)),
+            Committee.id.in_(member_committee_ids(user)),
         )
     )
 
@@ -72,7 +123,7 @@ def visible_committees(user: Any) -> sa.Select:
         .where(
             sa.or_(
                 Committee.visibility != Visibility.PRIVATE,
-                Committee.id.in_(_member_committee_ids(user)),
+                Committee.id.in_(member_committee_ids(user)),
             )
         )
         .order_by(Committee.name)
@@ -266,169 +317,10 @@ def visible_audit_events(user: Any) -> sa.Select:
     )
 
 
-def is_member(user: Any, committee_id: int) -> bool:
-    """Whether ``user`` is a member (any role) of the committee."""
-    if not is_agent(user):
-        return False
-    return (
-        db.session.get(Membership, {"user_id": user.id, "committee_id": committee_id}) is not None
-    )
-
-
 # -- administration ----------------------------------------------------------------------
-
-
-def is_site_admin(user: Any) -> bool:
-    """An active agent with the site admin flag: manages every committee, user, rule,
-    mailbox and the quarantine (but reads private tickets only where a member)."""
-    return is_agent(user) and bool(user.is_admin)
-
-
-def may_administer(user: Any) -> bool:
-    """Whether ``user`` sees the admin pages at all: site admins and committee leads."""
-    if not is_agent(user):
-        return False
-    if user.is_admin:
-        return True
-    return (
-        db.session.scalar(
-            sa.select(Membership.committee_id)
-            .where(Membership.user_id == user.id, Membership.role == MembershipRole.LEAD)
-            .limit(1)
-        )
-        is not None
-    )
 
 
 def managed_committee(user: Any, slug: str) -> Committee | None:
     """The committee called ``slug`` if ``user`` manages it (its members and canned
     replies), else None: to anyone else it answers "not found", private or not."""
     return db.session.scalar(manageable_committees(user).where(Committee.slug == slug))
-
-
-# -- mailing lists ----------------------------------------------------------------------------
-
-
-def _list_visibility(user: Any) -> sa.ColumnElement[bool]:
-    """Lists whose organiser pages ``user`` may open: those of the committees the user
-    belongs to (any role) and, for site admins, those of every committee that is not
-    private. A private committee's lists exist only for its members."""
-    if not is_agent(user):
-        return sa.false()
-    member_of = MailingList.committee_id.in_(_member_committee_ids(user))
-    if not user.is_admin:
-        return member_of
-    not_private = sa.select(Committee.id).where(Committee.visibility != Visibility.PRIVATE)
-    return sa.or_(member_of, MailingList.committee_id.in_(not_private))
-
-
-def visible_lists(user: Any) -> sa.Select:
-    """Mailing lists ``user`` may see and organise, ordered by name."""
-    return sa.select(MailingList).where(_list_visibility(user)).order_by(MailingList.name)
-
-
-def visible_list(user: Any, slug: str) -> MailingList | None:
-    """The list called ``slug`` if ``user`` may organise it, else None (as if missing)."""
-    return db.session.scalar(
-        sa.select(MailingList).where(MailingList.slug == slug, _list_visibility(user))
-    )
-
-
-def list_owner_committees(user: Any) -> sa.Select:
-    """Committees ``user`` may create lists for (the same rule as seeing their lists)."""
-    if not is_agent(user):
-        return sa.select(Committee).where(sa.false())
-    member_of = Committee.id.in_(_member_committee_ids(user))
-    scope = (
-        sa.or_(member_of, Committee.visibility != Visibility.PRIVATE)
-        if user.is_admin
-        else member_of
-    )
-    return sa.select(Committee).where(scope).order_by(Committee.name)
-
-
-def can_manage_suppressions(user: Any) -> bool:
-    """Whether ``user`` may read and edit the global suppression list: site admins and
-    committee leads (it is site-wide and holds addresses from every committee's mail)."""
-    return may_administer(user)
-
-
-def can_manage_api_keys(user: Any) -> bool:
-    """Whether ``user`` may issue, list and revoke API keys (site admins only)."""
-    return is_agent(user) and bool(user.is_admin)
-
-
-def campaign_committee_ids(user: Any) -> sa.Select:
-    """Committees whose newsletters ``user`` may see and run: the committees they belong
-    to (member or lead), and for site admins every committee that is not private."""
-    if not is_agent(user):
-        return sa.select(Committee.id).where(sa.false())
-    if user.is_admin:
-        return sa.select(Committee.id).where(
-            sa.or_(
-                Committee.visibility != Visibility.PRIVATE,
-                Committee.id.in_(_member_committee_ids(user)),
-            )
-        )
-    return _member_committee_ids(user)
-
-
-def visible_templates(user: Any) -> sa.Select:
-    """Newsletter templates ``user`` may use and preview: shared ones (no committee) and
-    those of the committees whose campaigns the user runs; ordered by name."""
-    from helpdesk.models.campaigns import MailTemplate
-
-    if not is_agent(user):
-        return sa.select(MailTemplate).where(sa.false())
-    return (
-        sa.select(MailTemplate)
-        .where(
-            sa.or_(
-                MailTemplate.committee_id.is_(None),
-                MailTemplate.committee_id.in_(campaign_committee_ids(user)),
-            )
-        )
-        .order_by(MailTemplate.name)
-    )
-
-
-def can_read_template(user: Any, template: Any) -> bool:
-    """Whether ``user`` may open ``template`` (else it answers 404, as if missing)."""
-    if not is_agent(user):
-        return False
-    if template.committee_id is None:
-        return True
-    return can_run_campaigns_of(user, template.committee_id)
-
-
-def can_write_template(user: Any, template: Any) -> bool:
-    """Shared templates are edited by site admins, a committee's by its organisers."""
-    if template.committee_id is None:
-        return is_site_admin(user)
-    return can_run_campaigns_of(user, template.committee_id)
-
-
-def visible_campaigns(user: Any) -> sa.Select:
-    """Campaigns ``user`` may see and run, newest first."""
-    from helpdesk.models.campaigns import Campaign
-
-    return (
-        sa.select(Campaign)
-        .where(Campaign.committee_id.in_(campaign_committee_ids(user)))
-        .order_by(Campaign.id.desc())
-    )
-
-
-def can_run_campaigns_of(user: Any, committee_id: int) -> bool:
-    """Whether ``user`` may create, see and run the committee's campaigns: its members, and
-    site admins unless the committee is private."""
-    if not is_agent(user):
-        return False
-    if is_member(user, committee_id):
-        return True
-    if not user.is_admin:
-        return False
-    visibility = db.session.scalar(
-        sa.select(Committee.visibility).where(Committee.id == committee_id)
-    )
-    return visibility is not None and visibility != Visibility.PRIVATE

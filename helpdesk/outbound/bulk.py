@@ -1,65 +1,43 @@
 """Sending a campaign: batch jobs that claim, re-check, render, pace and hand off, once.
 
-A delivery moves pending -> claimed -> sent (or failed, skipped, uncertain). Its ``batch``
-column says how far a claim got, each step committed before the next begins:
-
-* ``c:TOKEN`` claimed, nothing sent. If the worker dies, the lease expires and the
-  sweeper returns the row to pending: provably nothing left for it.
-* ``h:TOKEN`` handing off: committed just before the request is made. If the worker
-  dies now, or the request's answer is lost, nobody knows whether the provider took it:
-  the row becomes ``uncertain`` and is never resent automatically (the organiser
-  resolves it, or a provider event carrying its delivery id does).
-
-Suppression and subscription are checked in the hand-off UPDATE itself, the committed
-step just before the request (later than the claim, so an unsubscribe holds for every
-batch not yet handed off; rows that fail it end ``skipped``); pause and cancel are
-checked there too, so they take effect within one batch.
+Each lane (a ``send_batches`` job) sends one batch after another: it claims pending
+deliveries (:mod:`helpdesk.outbound.bulk_claims`), renders them
+(:mod:`helpdesk.outbound.personalise`), then hands them off in rounds paced by the rate
+limiter (:mod:`helpdesk.outbound.bulk_handoff`). ``maintain`` fires due campaigns,
+recovers abandoned claims, restarts stalled lanes and closes finished campaigns.
 """
 
 from __future__ import annotations
 
-import logging
-import secrets
 import time
-from collections import defaultdict
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from flask import current_app
-from sqlalchemy.orm import aliased
 
 from helpdesk.database import utcnow
 from helpdesk.extensions import db
 from helpdesk.jobs import enqueue, job, periodic
-from helpdesk.models.audience import (
-    MailingList,
-    Subscriber,
-    SubscriberStatus,
-    Subscription,
-    SubscriptionStatus,
-)
+from helpdesk.models.audience import MailingList, Subscriber
 from helpdesk.models.campaigns import Campaign, CampaignStatus, Delivery, DeliveryStatus
 from helpdesk.outbound import ratelimit
-from helpdesk.outbound.personalise import (
-    CampaignInfo,
-    Group,
-    backend_batch,
-    finish_group,
-    render_rows,
+from helpdesk.outbound.bulk_claims import (
+    CLAIMED,
+    HANDING,
+    claim,
+    expire_leases,
+    lease,
+    release,
+    settle_left_behind,
 )
-from helpdesk.outbound.segments import not_suppressed
-from helpdesk.outbound.templates import Sources, TemplateProblem
+from helpdesk.outbound.bulk_handoff import record, send_chunk, start_hand_off
+from helpdesk.outbound.personalise import CampaignInfo, Group, render_rows
+from helpdesk.outbound.templates import Sources
 
-log = logging.getLogger(__name__)
-
-CLAIMED, HANDING = "c:", "h:"
-MAX_ATTEMPTS = 8
 # A batch job sends for this long, then hands over to a fresh job (workers stay fair).
 RUN_SECONDS = 60
 LANE_TTL = 15
-UNCERTAIN_ERROR = "the worker stopped during the hand-off; the provider may have it"
 
 
 # -- lanes: the jobs sending a campaign -------------------------------------------------------
@@ -160,51 +138,6 @@ def _load_campaign(campaign_id: int) -> CampaignInfo | None:
     )
 
 
-def _lease() -> timedelta:
-    return timedelta(seconds=current_app.config["HELPDESK_CAMPAIGN_LEASE_SECONDS"])
-
-
-def claim(campaign_id: int, size: int) -> str | None:
-    """Claim up to ``size`` pending deliveries of a sending campaign; commits; the token."""
-    token = CLAIMED + secrets.token_hex(12)
-    pick = (
-        sa.select(Delivery.id)
-        .where(Delivery.campaign_id == campaign_id, Delivery.status == DeliveryStatus.PENDING)
-        .order_by(Delivery.id)
-        .limit(size)
-        .with_for_update(skip_locked=True)
-    )
-    claimed = db.session.execute(
-        sa.update(Delivery)
-        .where(
-            Delivery.id.in_(pick.scalar_subquery()),
-            Delivery.status == DeliveryStatus.PENDING,
-            sa.exists().where(
-                Campaign.id == campaign_id, Campaign.status == CampaignStatus.SENDING
-            ),
-        )
-        .values(status=DeliveryStatus.CLAIMED, batch=token, lease_until=utcnow() + _lease())
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    db.session.commit()
-    return token if claimed else None
-
-
-def _reachable(list_id: int) -> sa.ColumnElement[bool]:
-    """The delivery's subscriber may still receive this list's mail."""
-    person = aliased(Subscriber)
-    return sa.exists().where(
-        person.id == Delivery.subscriber_id,
-        person.status == SubscriberStatus.ACTIVE,
-        not_suppressed(person),
-        sa.exists().where(
-            Subscription.subscriber_id == person.id,
-            Subscription.list_id == list_id,
-            Subscription.status == SubscriptionStatus.SUBSCRIBED,
-        ),
-    )
-
-
 def _set(ids: list[int], token: str, **values: Any) -> None:
     if ids:
         db.session.execute(
@@ -254,9 +187,9 @@ def send_one_batch(campaign_id: int, size: int | None = None) -> BatchResult | N
     db.session.commit()
     handing = HANDING + token[len(CLAIMED) :]
     backend = get_backend(current_app.config)
-    max_wait = _lease().total_seconds() / 3
+    max_wait = lease().total_seconds() / 3
     for round_ in _rounds(groups, chunk, ratelimit.bulk_round_size(configured, pace)):
-        handed = _start_hand_off(
+        handed = start_hand_off(
             campaign, token, handing, [m[0] for _, members in round_ for m in members]
         )
         if not handed:
@@ -274,13 +207,13 @@ def send_one_batch(campaign_id: int, size: int | None = None) -> BatchResult | N
                 unsent.extend(m[0] for m in members)
                 continue
             result.handed_off += len(members)
-            outcomes.extend(_send_chunk(campaign, group, members, backend))
-        _record(outcomes, unsent, handing)
+            outcomes.extend(send_chunk(campaign, group, members, backend))
+        record(outcomes, unsent, handing)
         if result.retry_later:
             break
     if result.retry_later:
-        _release(token)
-    _settle_left_behind(campaign_id, token)
+        release(token)
+    settle_left_behind(campaign_id, token)
     db.session.commit()
     return result
 
@@ -310,128 +243,6 @@ def _still_sending(campaign_id: int) -> bool:
     return state == CampaignStatus.SENDING
 
 
-def _start_hand_off(campaign: CampaignInfo, token: str, handing: str, ids: list[int]) -> set[int]:
-    """The committed step before the request: claimed rows still due become handing-off."""
-    handed = set(
-        db.session.scalars(
-            sa.update(Delivery)
-            .where(
-                Delivery.id.in_(ids),
-                Delivery.batch == token,
-                Delivery.status == DeliveryStatus.CLAIMED,
-                sa.exists().where(
-                    Campaign.id == campaign.id, Campaign.status == CampaignStatus.SENDING
-                ),
-                _reachable(campaign.list_id),
-            )
-            .values(batch=handing, attempts=Delivery.attempts + 1, lease_until=utcnow() + _lease())
-            .returning(Delivery.id)
-            .execution_options(synchronize_session=False)
-        )
-    )
-    db.session.commit()
-    return handed
-
-
-def _release(token: str) -> None:
-    db.session.execute(
-        sa.update(Delivery)
-        .where(Delivery.batch == token, Delivery.status == DeliveryStatus.CLAIMED)
-        .values(status=DeliveryStatus.PENDING, batch=None, lease_until=None)
-    )
-
-
-def _settle_left_behind(campaign_id: int, token: str) -> None:
-    """Rows of the claim that were not handed off: the campaign stopped, or they left."""
-    state = db.session.scalar(sa.select(Campaign.status).where(Campaign.id == campaign_id))
-    if state == CampaignStatus.SENDING:
-        values = {"status": DeliveryStatus.SKIPPED, "error": "unsubscribed or suppressed"}
-    elif state == CampaignStatus.CANCELLED:
-        values = {"status": DeliveryStatus.CANCELLED}
-    else:
-        values = {"status": DeliveryStatus.PENDING}
-    db.session.execute(
-        sa.update(Delivery)
-        .where(Delivery.batch == token, Delivery.status == DeliveryStatus.CLAIMED)
-        .values(batch=None, lease_until=None, **values)
-    )
-
-
-# -- hand-off ---------------------------------------------------------------------------------
-
-
-def _send_chunk(campaign: CampaignInfo, group: Group, members, backend):
-    """Post one chunk; (delivery id, outcome, provider id, error) per member."""
-    from helpdesk.outbound.backends import Outcome
-
-    try:
-        if group.finished is None:
-            group.finished = finish_group(group)
-        html, text = group.finished
-    except TemplateProblem as problem:
-        # Nothing was sent: these fail visibly instead of staying uncertain.
-        return [(m[0], Outcome.PERMANENT, None, str(problem)) for m in members]
-    results = backend.send(backend_batch(campaign, group.subject, html, text, members))
-    return [(members[r.index][0], r.outcome, r.provider_id, r.error) for r in results]
-
-
-def _record(outcomes, unsent: list[int], handing: str) -> None:
-    """Record a round's outcomes; rows never posted (we know: we are alive) are pending."""
-    from helpdesk.outbound.backends import Outcome
-
-    now = utcnow()
-    if db.session.get_bind().dialect.name == "postgresql":
-        # Recording the outcome need not wait for the disk: were it lost in a crash, the
-        # rows would still say "handing off" and become uncertain, never be resent.
-        db.session.execute(sa.text("SET LOCAL synchronous_commit TO OFF"))
-    by_outcome: dict[tuple[Any, str | None, str | None], list[int]] = defaultdict(list)
-    for delivery_id, outcome, provider_id, error in outcomes:
-        by_outcome[(outcome, provider_id, error)].append(delivery_id)
-    if unsent:
-        by_outcome[(None, None, None)].extend(unsent)
-    # The hand-off's state is ours as long as the rows carry our token (an expired lease
-    # may have turned them uncertain meanwhile: the answer we now have settles them).
-    for (outcome, provider_id, error), ids in by_outcome.items():
-        if outcome == Outcome.ACCEPTED:
-            values = {
-                "status": DeliveryStatus.SENT,
-                "provider_id": provider_id,
-                "sent_at": now,
-                "error": None,
-            }
-        elif outcome == Outcome.PERMANENT:
-            values = {"status": DeliveryStatus.FAILED, "error": error}
-        elif outcome == Outcome.UNCERTAIN:
-            values = {"status": DeliveryStatus.UNCERTAIN, "error": error}
-        elif outcome is None:
-            # Never posted: the rate limit kept them waiting too long.
-            values = {"status": DeliveryStatus.PENDING, "batch": None}
-        else:
-            # Provably never accepted: pending again, unless it failed too often.
-            db.session.execute(
-                sa.update(Delivery)
-                .where(
-                    Delivery.id.in_(ids),
-                    Delivery.batch == handing,
-                    Delivery.attempts >= MAX_ATTEMPTS,
-                )
-                .values(status=DeliveryStatus.FAILED, error=error, lease_until=None)
-            )
-            values = {"status": DeliveryStatus.PENDING, "error": error, "batch": None}
-        for start in range(0, len(ids), 1000):
-            db.session.execute(
-                sa.update(Delivery)
-                .where(
-                    Delivery.id.in_(ids[start : start + 1000]),
-                    Delivery.batch == handing,
-                    Delivery.status.in_((DeliveryStatus.CLAIMED, DeliveryStatus.UNCERTAIN)),
-                )
-                .values(lease_until=None, **values)
-                .execution_options(synchronize_session=False)
-            )
-    db.session.commit()
-
-
 # -- recovery ---------------------------------------------------------------------------------
 
 
@@ -449,26 +260,6 @@ def finish_if_done(campaign_id: int) -> bool:
             .execution_options(synchronize_session=False)
         ).rowcount
     )
-
-
-def expire_leases() -> tuple[int, int]:
-    """Claims whose worker vanished: back to pending if nothing left, else uncertain."""
-    now = utcnow()
-    stale = [Delivery.status == DeliveryStatus.CLAIMED, Delivery.lease_until < now]
-    returned = db.session.execute(
-        sa.update(Delivery)
-        .where(*stale, Delivery.batch.like(CLAIMED + "%"))
-        .values(status=DeliveryStatus.PENDING, batch=None, lease_until=None)
-    ).rowcount
-    uncertain = db.session.execute(
-        sa.update(Delivery)
-        .where(*stale, Delivery.batch.like(HANDING + "%"))
-        .values(status=DeliveryStatus.UNCERTAIN, error=UNCERTAIN_ERROR)
-    ).rowcount
-    db.session.commit()
-    if returned or uncertain:
-        log.warning("leases expired: %d back to pending, %d uncertain", returned, uncertain)
-    return returned, uncertain
 
 
 # On the default queue: served before mail-bulk, so batch jobs never hold it up.
