@@ -20,9 +20,6 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import sqlalchemy as sa
-
-from helpdesk.database import upsert, utcnow
 from helpdesk.extensions import db
 from helpdesk.inbound.facts import MailFacts, mail_facts
 from helpdesk.inbound.ingest import (
@@ -35,8 +32,8 @@ from helpdesk.inbound.ingest import (
     quarantine_entry,
     write,
 )
-from helpdesk.inbound.reports import CHUNK, ReportBatch
-from helpdesk.models import InboundReceipt, RawMail
+from helpdesk.inbound.receipts import raw_rows, scopes_seen
+from helpdesk.inbound.reports import ReportBatch
 from helpdesk.storage import raw_mail_store
 
 log = logging.getLogger(__name__)
@@ -98,8 +95,8 @@ def _prepare(items: Sequence[tuple[bytes, Source]]) -> list[_Prepared]:
 
 def _write_all(prepared: list[_Prepared]) -> list[IngestResult]:
     commit_asynchronously()
-    raw_ids = _raw_rows({p.sha256: len(p.raw) for p in prepared})
-    seen = _scopes_seen([p.facts.receipt_key for p in prepared if p.facts is not None])
+    raw_ids = raw_rows({p.sha256: len(p.raw) for p in prepared})
+    seen = scopes_seen([p.facts.receipt_key for p in prepared if p.facts is not None])
     reports = ReportBatch()
     results = []
     for p in prepared:
@@ -122,38 +119,3 @@ def _write_all(prepared: list[_Prepared]) -> list[IngestResult]:
             commit_asynchronously()
     reports.flush()
     return results
-
-
-def _raw_rows(sizes: dict[str, int]) -> dict[str, int]:
-    """The ids of the raw mail rows by SHA-256, inserted where new."""
-    table = RawMail.__table__
-    ids: dict[str, int] = {}
-    now = utcnow()
-    # Sorted, so that two processes inserting the same rows take their locks in one order.
-    rows = [{"sha256": k, "size": v, "created_at": now} for k, v in sorted(sizes.items())]
-    connection = db.session.connection()
-    for start in range(0, len(rows), CHUNK):
-        statement = upsert(db.session, table).values(rows[start : start + CHUNK])
-        # DO UPDATE rather than DO NOTHING: RETURNING then yields existing rows too.
-        statement = statement.on_conflict_do_update(
-            index_elements=[table.c.sha256], set_={"size": statement.excluded.size}
-        ).returning(table.c.sha256, table.c.id)
-        ids.update((sha, i) for sha, i in connection.execute(statement))
-    return ids
-
-
-def _scopes_seen(keys: list[str]) -> dict[str, set[str]]:
-    """The scopes in which mails with these receipt keys were already handled."""
-    table = InboundReceipt.__table__
-    wanted = sorted(set(keys))
-    seen: dict[str, set[str]] = {}
-    connection = db.session.connection()
-    for start in range(0, len(wanted), CHUNK):
-        rows = connection.execute(
-            sa.select(table.c.dedupe_key, table.c.scope).where(
-                table.c.dedupe_key.in_(wanted[start : start + CHUNK])
-            )
-        )
-        for key, scope in rows:
-            seen.setdefault(key, set()).add(scope)
-    return seen

@@ -257,16 +257,14 @@ def route_test(path: str) -> None:
     import hashlib
 
     from helpdesk.inbound.facts import mail_facts
+    from helpdesk.inbound.ingest import Stage
     from helpdesk.inbound.routing import route
     from helpdesk.inbound.threading import find_thread
     from helpdesk.models import Committee
 
-    class _Stage:
-        name = "parse"
-
     raw = Path(path).read_bytes()
     try:
-        facts = mail_facts(raw, hashlib.sha256(raw).hexdigest(), _Stage())
+        facts = mail_facts(raw, hashlib.sha256(raw).hexdigest(), Stage())
         click.echo(f"classification: {facts.classification.kind.value}")
         if facts.classification.rules:
             click.echo(f"  rules: {', '.join(facts.classification.rules)}")

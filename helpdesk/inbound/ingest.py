@@ -18,17 +18,16 @@ import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from helpdesk import notifications
-from helpdesk.database import upsert, utcnow
+from helpdesk.database import utcnow
 from helpdesk.extensions import db
 from helpdesk.inbound import records
 from helpdesk.inbound.acknowledge import plan_acknowledgement, write_acknowledgement
 from helpdesk.inbound.facts import MailFacts, mail_facts
+from helpdesk.inbound.receipts import insert_receipt, raw_row, receipt_row, scopes_seen
 from helpdesk.inbound.reports import ReportBatch
 from helpdesk.inbound.threading import continues_in_place, find_thread
 from helpdesk.models import (
-    InboundReceipt,
     QuarantinedMail,
-    RawMail,
     ReceiptOutcome,
     Ticket,
     TicketLink,
@@ -124,22 +123,11 @@ def make_durable() -> None:
     db.session.commit()
 
 
-def _raw_row(sha256: str, size: int) -> int:
-    """The id of the raw mail row for ``sha256``, inserted if new (one round trip)."""
-    table = RawMail.__table__
-    statement = upsert(db.session, table).values(sha256=sha256, size=size, created_at=utcnow())
-    # DO UPDATE rather than DO NOTHING: RETURNING then yields the id of an existing row too.
-    statement = statement.on_conflict_do_update(
-        index_elements=[table.c.sha256], set_={"size": statement.excluded.size}
-    ).returning(table.c.id)
-    return db.session.connection().execute(statement).scalar_one()
-
-
 def quarantine(
     raw: bytes, sha256: str, source: Source, stage: str, error: BaseException
 ) -> IngestResult:
     """Keep a mail that could not be handled, with the reason, and commit."""
-    result = quarantine_entry(_raw_row(sha256, len(raw)), source, stage, error)
+    result = quarantine_entry(raw_row(sha256, len(raw)), source, stage, error)
     db.session.commit()
     return result
 
@@ -171,53 +159,13 @@ def quarantine_entry(raw_id: int, source: Source, stage: str, error: BaseExcepti
     return IngestResult(raw_id, "quarantined", quarantine_id=entry.id)
 
 
-def _scopes_seen(dedupe_key: str) -> set[str]:
-    """The scopes in which a mail with this key was already handled."""
-    table = InboundReceipt.__table__
-    return set(
-        db.session.connection().scalars(
-            sa.select(table.c.scope).where(table.c.dedupe_key == dedupe_key)
-        )
-    )
-
-
-def _receipt_row(
-    facts: MailFacts,
-    scope: str,
-    outcome: ReceiptOutcome,
-    raw_id: int,
-    *,
-    ticket_id=None,
-    message_id=None,
-    key: str | None = None,
-) -> dict:
-    return {
-        "dedupe_key": key or facts.dedupe_key,
-        "scope": scope,
-        "outcome": outcome,
-        "raw_mail_id": raw_id,
-        "ticket_id": ticket_id,
-        "message_id": message_id,
-        "tombstone": False,
-        "created_at": utcnow(),
-    }
-
-
-def _receipt(facts: MailFacts, scope: str, outcome: ReceiptOutcome, raw_id: int, **ids) -> None:
-    # Plain Core: written at once, without the unit of work's bookkeeping.
-    db.session.connection().execute(
-        sa.insert(InboundReceipt.__table__).values(
-            _receipt_row(facts, scope, outcome, raw_id, **ids)
-        )
-    )
-
-
 def _ingest(raw: bytes, sha256: str, source: Source, stage: Stage) -> IngestResult:
     stage.name = "store"
-    raw_id = _raw_row(sha256, len(raw))
+    raw_id = raw_row(sha256, len(raw))
     stage.name = "parse"
     facts = mail_facts(raw, sha256, stage)
-    return write(facts, raw_id, _scopes_seen(facts.receipt_key), stage)
+    seen = scopes_seen([facts.receipt_key]).get(facts.receipt_key, set())
+    return write(facts, raw_id, seen, stage)
 
 
 def write(
@@ -239,7 +187,7 @@ def write(
     if "own_mail" in facts.classification.rules:
         if "own_mail" not in seen:
             seen.add("own_mail")
-            _receipt(facts, "own_mail", ReceiptOutcome.OWN_MAIL_DROPPED, raw_id)
+            insert_receipt(facts, "own_mail", ReceiptOutcome.OWN_MAIL_DROPPED, raw_id)
             log.info("dropped our own mail %s coming back", facts.mail.message_id)
         return IngestResult(raw_id, "own_mail")
     if facts.is_report:
@@ -249,7 +197,7 @@ def write(
             return IngestResult(raw_id, "duplicate")
         seen.add(scope)
         batch = reports if reports is not None else ReportBatch()
-        receipt = _receipt_row(facts, scope, ReceiptOutcome(scope), raw_id, key=facts.report_key)
+        receipt = receipt_row(facts, scope, ReceiptOutcome(scope), raw_id, key=facts.report_key)
         if kind is MailKind.BOUNCE:
             batch.add_bounce(facts.classification.bounce, raw_id, receipt)
         else:
@@ -291,7 +239,7 @@ def _write_mail(facts: MailFacts, raw_id: int, seen: set[str], stage: Stage) -> 
                 continue
             seen.add(scope)
             message = records.store_message(ticket, facts, raw_id, reopen=False)
-            _receipt(
+            insert_receipt(
                 facts,
                 scope,
                 ReceiptOutcome.AUTO_REPLY_ATTACHED,
@@ -302,7 +250,7 @@ def _write_mail(facts: MailFacts, raw_id: int, seen: set[str], stage: Stage) -> 
             numbers.append(ticket.number)
         if not match.tickets and "auto_reply" not in seen:
             seen.add("auto_reply")
-            _receipt(facts, "auto_reply", ReceiptOutcome.AUTO_REPLY_DROPPED, raw_id)
+            insert_receipt(facts, "auto_reply", ReceiptOutcome.AUTO_REPLY_DROPPED, raw_id)
         return IngestResult(raw_id, "auto_reply", ticket_numbers=numbers)
 
     stage.name = "route"
@@ -316,7 +264,7 @@ def _write_mail(facts: MailFacts, raw_id: int, seen: set[str], stage: Stage) -> 
         seen.add(scope)
         if ticket is not None:
             message = records.store_message(ticket, facts, raw_id, reopen=True)
-            _receipt(
+            insert_receipt(
                 facts,
                 scope,
                 ReceiptOutcome.FOLLOW_UP,
@@ -330,7 +278,7 @@ def _write_mail(facts: MailFacts, raw_id: int, seen: set[str], stage: Stage) -> 
         ticket, message = records.open_ticket(committee_id, facts, raw_id)
         for number, kind_of_link in linked_from:
             db.session.add(TicketLink(ticket_id=ticket.id, linked_number=number, kind=kind_of_link))
-        _receipt(
+        insert_receipt(
             facts,
             scope,
             ReceiptOutcome.TICKET_CREATED,

@@ -146,6 +146,7 @@ class RouteOutcome:
 def route_mail(text: str) -> RouteOutcome:
     """Route pasted headers or a whole raw mail as the ingester would; writes nothing."""
     from helpdesk.inbound.facts import mail_facts
+    from helpdesk.inbound.ingest import Stage
     from helpdesk.inbound.routing import route
     from helpdesk.inbound.threading import find_thread
 
@@ -155,11 +156,8 @@ def route_mail(text: str) -> RouteOutcome:
     if b"\n\n" not in raw:
         raw = raw.rstrip(b"\n") + b"\n\n"  # headers only: an empty body
 
-    class _Stage:
-        name = "parse"
-
     try:
-        facts = mail_facts(raw, hashlib.sha256(raw).hexdigest(), _Stage())
+        facts = mail_facts(raw, hashlib.sha256(raw).hexdigest(), Stage())
         outcome = RouteOutcome(
             classification=facts.classification.kind.value,
             sender=facts.sender.address,

@@ -145,8 +145,8 @@ def test_a_database_outage_fails_every_mail_and_quarantines_none(monkeypatch):
     def down(*args, **kwargs):
         raise sa.exc.OperationalError("INSERT", {}, ConnectionError("server closed the connection"))
 
-    monkeypatch.setattr(batch, "_raw_rows", down)
-    monkeypatch.setattr(ingest_module, "_raw_row", down)
+    monkeypatch.setattr(batch, "raw_rows", down)
+    monkeypatch.setattr(ingest_module, "raw_row", down)
     results = _batch(make_mail(), _dsn("x@conference.test", "gone@example.com"))
 
     assert all(isinstance(r, sa.exc.OperationalError) for r in results)
