@@ -11,6 +11,7 @@ from helpdesk.models.audience import (
 from helpdesk.models.audit import AuditEvent
 from helpdesk.models.campaigns import (
     Campaign,
+    CampaignEventCount,
     CampaignStatus,
     Delivery,
     DeliveryStatus,
@@ -62,6 +63,7 @@ __all__ = [
     "AuditEvent",
     "BounceRecord",
     "Campaign",
+    "CampaignEventCount",
     "CampaignStatus",
     "CannedReply",
     "Committee",

@@ -37,6 +37,7 @@ from helpdesk import addresses
 from helpdesk.database import upsert, utcnow
 from helpdesk.extensions import db
 from helpdesk.models import Delivery, OutboundMessage, ProviderEvent
+from helpdesk.outbound import event_counts
 from helpdesk.outbound import event_effects as effects
 from helpdesk.outbound.autopause import campaign_stats, check_auto_pause
 from helpdesk.outbound.event_effects import CHUNK
@@ -271,6 +272,9 @@ def ingest_events(entries: list[Any], provider: str = PROVIDER) -> EventReport:
     for campaign_id in sorted(campaigns):
         if check_auto_pause(campaign_id):
             report.paused_campaigns.append(campaign_id)
+    # Last, so that the rows of a campaign's current hour, which every batch about it
+    # updates, stay locked for the shortest time: from here to the caller's commit.
+    event_counts.add_events(provider, [e.event_id for e in fresh if e.delivery_id is not None])
     log.info(
         "%s events: %d received, %d new, %d duplicate, %d ignored",
         provider,

@@ -21,7 +21,8 @@ from helpdesk.errors import ServiceError
 from helpdesk.extensions import db
 from helpdesk.models.audience import MailingList, Subscription
 from helpdesk.models.campaigns import Campaign, MailTemplate
-from helpdesk.outbound import campaigns, templates
+from helpdesk.outbound import campaigns, reports, templates
+from helpdesk.web import campaign_charts
 
 bp = Blueprint("campaigns", __name__, url_prefix="/outbound/campaigns")
 
@@ -157,9 +158,10 @@ def _preview(campaign: Campaign):
 @bp.get("/<int:campaign_id>")
 @login_required
 def detail(campaign_id: int):
-    """The campaign: progress, preview, and what can be done with it now."""
+    """The campaign: progress, results, preview, and what can be done with it now."""
     campaign = _campaign(campaign_id)
     info = campaigns.status(campaign.id)
+    results = reports.campaign_report(campaign.id)
     preview, subscriber = _preview(campaign)
     total = max(info["recipients"], 1)
     done = info["recipients"] - info["remaining"]
@@ -170,6 +172,11 @@ def detail(campaign_id: int):
         preview=preview,
         preview_subscriber=subscriber,
         percent=round(100 * done / total) if info["recipients"] else 0,
+        results=results,
+        figures_chart=campaign_charts.figures_chart(results),
+        timeline_chart=campaign_charts.timeline_chart(results),
+        count_text=campaign_charts.count_text,
+        percent_text=campaign_charts.percent_text,
         test_form=TestSendForm(),
         schedule_form=ScheduleForm(),
         action_form=ActionForm(),
