@@ -1,7 +1,7 @@
 """Raw mail bytes to a typed InboundMail, built from one mail-parser parse.
 
-Everything is read from the ``email.message.Message`` tree mail-parser builds and from
-its analysis (addresses, date, defects); the bytes are never parsed a second time.
+Everything is read from the ``email.message.Message`` tree mail-parser builds, addresses
+and dates with mail-parser's header parsers; the bytes are never parsed a second time.
 Malformed mail still parses: what could not be understood is listed in ``defects``.
 """
 
@@ -25,7 +25,6 @@ from helpdesk.inbound.attachments import ParsedAttachment, attachment_from_part,
 from helpdesk.inbound.charsets import decode_text
 from helpdesk.inbound.headers import (
     Address,
-    address_from_pair,
     header_value,
     list_id,
     message_ids,
@@ -112,18 +111,18 @@ class InboundMail:
         ]
 
 
-class _TolerantMailParser(MailParser):
-    """mail-parser whose analysis may fail on a quirk without losing the parsed tree."""
+class _TreeParser(MailParser):
+    """mail-parser building the message tree (with its guard against hostile nesting),
+    without its analysis.
 
-    analysis_error: Exception | None = None
+    The analysis decodes every body part and attachment and parses every address and
+    Received header; the pipeline decodes the parts it needs itself (layout, bodies,
+    attachments on demand) and reads addresses and dates with mail-parser's own header
+    parsers, so running it would do all that work twice.
+    """
 
-    def parse(self) -> _TolerantMailParser:
-        """Run mail-parser's analysis, keeping the message if the analysis trips."""
-        try:
-            super().parse()
-        except Exception as error:
-            # A bug in the analysis of one odd message must not lose the message.
-            self.analysis_error = error
+    def parse(self) -> _TreeParser:
+        """Keep the tree; skip the analysis."""
         return self
 
 
@@ -159,15 +158,15 @@ def parse(raw: bytes, *, max_size: int | None = None) -> InboundMail:
         in_reply_to=message_ids(unfold(" ".join(headers.raw_all("in-reply-to", hint)))),
         references=message_ids(unfold(" ".join(headers.raw_all("references", hint)))),
         subject=header_value(headers.first("subject") or "", hint),
-        from_=_first(_addresses(parser, headers, "from", hint)),
+        from_=_first(_addresses(headers, "from", hint)),
         sender=_first(parse_addresses(headers.first("sender"), hint)),
-        reply_to=_addresses(parser, headers, "reply-to", hint),
-        to=_addresses(parser, headers, "to", hint),
-        cc=_addresses(parser, headers, "cc", hint),
+        reply_to=_addresses(headers, "reply-to", hint),
+        to=_addresses(headers, "to", hint),
+        cc=_addresses(headers, "cc", hint),
         delivered_to=_bare_addresses(headers.all("delivered-to"), hint),
         x_original_to=_bare_addresses(headers.all("x-original-to"), hint),
         list_id=list_id(header_value(headers.first("list-id") or "", hint)),
-        date=_date(parser, headers.first("date")),
+        date=_date(headers.first("date")),
         text=text,
         html=html,
         defects=defects,
@@ -203,10 +202,10 @@ def _repair_field_names(raw: bytes) -> bytes:
     return _SPACED_FIELD_NAME.sub(rb"\1:", raw[:end]) + raw[end:]
 
 
-def _mail_parser(raw: bytes) -> _TolerantMailParser:
-    """Run mail-parser once over the bytes; its failures become NotMail."""
+def _mail_parser(raw: bytes) -> _TreeParser:
+    """Build the message tree with mail-parser; its failures become NotMail."""
     try:
-        return _TolerantMailParser.from_bytes(raw)
+        return _TreeParser.from_bytes(raw)
     except MailParserError as error:
         raise NotMail(f"mail-parser could not parse the message: {error}") from error
     except Exception as error:
@@ -253,16 +252,9 @@ def _charset_hint(message: Message, found: Layout) -> str | None:
     return None
 
 
-def _defects(parser: _TolerantMailParser) -> list[str]:
-    """mail-parser's defect report flattened to strings, or the stdlib's when it failed."""
-    if parser.analysis_error is None:
-        flat = []
-        for entry in parser.defects:
-            for where, problems in entry.items():
-                flat.extend(f"{where}: {problem}" for problem in problems)
-        return flat
-    log.warning("mail-parser analysis failed, using the parsed tree: %r", parser.analysis_error)
-    flat = [f"mail-parser analysis failed: {parser.analysis_error!r}"]
+def _defects(parser: _TreeParser) -> list[str]:
+    """The stdlib parser's defect report, part by part, as text."""
+    flat = []
     stack = [parser.message]
     while stack:
         part = stack.pop()
@@ -294,17 +286,9 @@ def _part_text(part: Message, defects: list[str]) -> str:
     return text
 
 
-def _addresses(
-    parser: _TolerantMailParser, headers: _HeaderIndex, name: str, hint: str | None
-) -> list[Address]:
-    """An address header's mailboxes: mail-parser's result, or our own parse of it."""
-    raw = headers.first(name)
-    # mail-parser parsed these (first occurrence) during its analysis, but it escapes
-    # raw 8-bit bytes in names as "\\udcXX" text; such headers are decoded here instead.
-    if parser.analysis_error is None and (raw is None or raw.isascii()):
-        attribute = name.replace("-", "_") + ("_" if name == "from" else "")
-        return [address_from_pair(n, a) for n, a in getattr(parser, attribute)]
-    return parse_addresses(raw, hint)
+def _addresses(headers: _HeaderIndex, name: str, hint: str | None) -> list[Address]:
+    """An address header's mailboxes (its first occurrence), parsed by mail-parser."""
+    return parse_addresses(headers.first(name), hint)
 
 
 def _bare_addresses(values: list[str], hint: str | None) -> list[str]:
@@ -321,11 +305,11 @@ def _bare_addresses(values: list[str], hint: str | None) -> list[str]:
     return found
 
 
-def _date(parser: _TolerantMailParser, raw: str | None) -> datetime | None:
-    """The Date header as an aware datetime; lenient fallback when mail-parser declines."""
+def _date(raw: str | None) -> datetime | None:
+    """The Date header as an aware datetime, read by mail-parser; leniently when it declines."""
     if raw is None:
         return None
-    value = parser.date if parser.analysis_error is None else parse_mail_date(raw).value
+    value = parse_mail_date(raw).value
     if value is not None:
         return value
     try:
