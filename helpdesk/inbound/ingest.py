@@ -205,8 +205,8 @@ def write(
         if reports is None:
             batch.flush()
         return IngestResult(raw_id, scope)
-    if reports is not None:
-        # What follows may read what the queued reports write (a suppressed address).
+    if reports is not None and reports.suppresses(facts.sender_address):
+        # The mail's acknowledgement must see the sender suppressed by a queued report.
         reports.flush()
     return _write_mail(facts, raw_id, seen, stage)
 

@@ -61,6 +61,17 @@ class ReportBatch:
         mail's receipt."""
         self._pending.append(_Pending("complaint", report, raw_mail_id, receipt))
 
+    def suppresses(self, address: str | None) -> bool:
+        """Whether a queued report will put ``address`` on the suppression list."""
+        if not address:
+            return False
+        key = addresses.normalize(address)
+        return any(
+            addresses.normalize(found) == key
+            for p in self._pending
+            for found, _ in _suppressed_addresses(p)
+        )
+
     def flush(self) -> None:
         """Write everything queued, in the current transaction."""
         pending, self._pending = self._pending, []
