@@ -34,8 +34,18 @@ TICKET_COUNTER = "ticket_number"
 MAX_TAG_LENGTH = 64
 
 
+# On PostgreSQL (see the migration that made it): numbers without a lock held to commit.
+TICKET_SEQUENCE = "ticket_number_seq"
+
+
 def next_ticket_number() -> int:
-    """Take the next public ticket number (row-locked until the transaction ends)."""
+    """Take the next public ticket number: unique and increasing.
+
+    PostgreSQL takes it from a sequence, which never waits for other transactions (a
+    rolled-back one leaves a gap); SQLite, with one writer at a time, from a counter row.
+    """
+    if db.session.get_bind().dialect.name == "postgresql":
+        return int(db.session.scalar(sa.select(sa.func.nextval(TICKET_SEQUENCE))))
     bump = (
         sa.update(Counter)
         .where(Counter.name == TICKET_COUNTER)

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import re
+import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from email.utils import getaddresses
@@ -103,6 +105,12 @@ def _ingest_group(items: list[tuple[bytes, tuple]]) -> list[str | None]:
     return results
 
 
+def _ready() -> int:
+    """A short task that tells which worker ran it (see ParallelIngester._start_all)."""
+    time.sleep(0.2)
+    return os.getpid()
+
+
 class HandleFailed(Exception):
     """A mail a worker process could not store; the fetcher offers it again later."""
 
@@ -122,6 +130,16 @@ class ParallelIngester:
             initargs=(dict(app.extensions["helpdesk_config"]),),
         )
         self.workers = workers
+        self._start_all()
+
+    def _start_all(self, timeout: float = 120.0) -> None:
+        """Start every worker now. The pool starts processes lazily and hands work to
+        whichever is idle, so without this a batch can run on the first worker alone
+        while the second is still loading the app."""
+        seen: set[int] = set()
+        deadline = time.monotonic() + timeout
+        while len(seen) < self.workers and time.monotonic() < deadline:
+            seen.update(f.result() for f in [self.pool.submit(_ready) for _ in range(self.workers)])
 
     def handle_batch(self, mails: list[FetchedMail]) -> list[BaseException | None]:
         """Ingest a batch; per mail None, or the exception it failed with."""

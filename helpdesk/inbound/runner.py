@@ -145,12 +145,14 @@ class AppHealth:
 
 def make_handler(app: Flask, workers: int):
     """The fetch handler: in this process, or spread over ``workers`` processes."""
+    if workers > 1 and app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        # Its writers would fail on each other's locks ("database is locked") for no gain.
+        log.warning("SQLite takes one writer at a time: ingesting in one process")
+        workers = 1
     if workers <= 1:
         return AppHandler(app)
     from helpdesk.inbound.parallel import ParallelIngester
 
-    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
-        log.warning("SQLite takes one writer at a time: --workers helps little there")
     return ParallelIngester(app, workers)
 
 

@@ -1,0 +1,70 @@
+"""Ingesting fetched batches in several worker processes (``fetch-mail --workers N``)."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from helpdesk.committees import add_committee
+from helpdesk.extensions import db
+from helpdesk.inbound.mailbox import FetchedMail
+from helpdesk.inbound.parallel import ParallelIngester
+from helpdesk.inbound.runner import AppHandler, make_handler
+from helpdesk.models import BounceRecord, InboundReceipt, Ticket
+from tests.inbound.test_ingest import _dsn
+from tests.support.mails import make_mail
+
+
+def _fetched(raws: list[bytes], first_uid: int = 1) -> list[FetchedMail]:
+    return [FetchedMail("box", "INBOX", 7, first_uid + i, raw) for i, raw in enumerate(raws)]
+
+
+def _count(model) -> int:
+    return db.session.scalar(sa.select(sa.func.count()).select_from(model))
+
+
+def test_two_workers_ingest_a_batch_once_each_and_in_order(committed_app):
+    app = committed_app
+    if app.config["TEST_DATABASE"] == "sqlite":
+        # One writer at a time: more processes would only fail on each other's locks.
+        handler = make_handler(app, 2)
+        assert isinstance(handler, AppHandler)
+        return
+    with app.app_context():
+        add_committee("program", "Program", mail_addresses=["program@conference.test"])
+        db.session.commit()
+    opening = make_mail(sender="Sam <sam@example.net>", subject="Visa letter")
+    opening_id = opening.split(b"Message-ID: <", 1)[1].split(b">", 1)[0].decode()
+    # A reply in the same batch must find the ticket its original opened.
+    reply = make_mail(
+        sender="Sam <sam@example.net>", subject="Re: Visa letter", in_reply_to=f"<{opening_id}>"
+    )
+    strangers = [
+        make_mail(sender=f"Person {i} <person{i}@example.org>", subject=f"Question {i}")
+        for i in range(12)
+    ]
+    bounces = [_dsn(f"nothing-{i}@conference.test", f"gone{i}@example.com") for i in range(8)]
+    batch = _fetched([opening, *strangers[:6], *bounces, reply, *strangers[6:]])
+
+    ingester = ParallelIngester(app, 2)
+    try:
+        # Both workers are up before the first batch, not started one by one on demand.
+        assert len(ingester.pool._processes) == 2
+        errors = ingester.handle_batch(batch)
+        again = ingester.handle_batch(_fetched([opening, bounces[0]], first_uid=100))
+    finally:
+        ingester.close()
+
+    assert errors == [None] * len(batch)
+    assert again == [None, None]
+    with app.app_context():
+        assert _count(Ticket) == 13
+        assert _count(BounceRecord) == 8
+        assert _count(InboundReceipt) == len(batch)
+        visa = db.session.scalar(sa.select(Ticket).where(Ticket.subject == "Visa letter"))
+        assert [m.subject for m in visa.messages if m.direction == "inbound"] == [
+            "Visa letter",
+            "Re: Visa letter",
+        ]
+        numbers = db.session.scalars(sa.select(Ticket.number)).all()
+        assert len(set(numbers)) == len(numbers)
+        db.session.remove()
