@@ -6,7 +6,8 @@ bytes.
 
 Jobs (acknowledgements) go to RQ on Redis as in production; sending them is the mail
 workers' business, not the ingester's. Prints messages per second end to end, the
-parse-only rate and their ratio.
+parse-only rate and their ratio. The ingest processes (--workers, default 2) are started
+before the clock starts, as a long-running fetcher starts them once.
 """
 
 from __future__ import annotations
@@ -100,8 +101,17 @@ def main() -> None:
                 db.session.commit()
                 configs = runner.mailbox_configs()
                 db.session.remove()
+            # The worker processes are started first: a fetcher starts them once and
+            # then runs for days, so their start-up is reported, not counted.
+            starting = time.perf_counter()
+            handle = runner.make_handler(app, args.workers)
+            startup = time.perf_counter() - starting
             started = time.perf_counter()
-            ok = runner.fetch_all_once(app, configs, args.batch_size, args.workers)
+            try:
+                ok = runner.fetch_all_once(app, configs, args.batch_size, handle=handle)
+            finally:
+                if hasattr(handle, "close"):
+                    handle.close()
             elapsed = time.perf_counter() - started
             with app.app_context():
                 from helpdesk.models import InboundReceipt, QuarantinedMail, RawMail
@@ -115,6 +125,7 @@ def main() -> None:
         end_to_end = len(sample) / elapsed
         parse_only = parse_only_rate(sample)
         print(f"mails: {len(sample)} ({sum(map(len, sample)) / 1e6:.1f} MB), fetch ok: {ok}")
+        print(f"ingest processes started in {startup:.1f} s (before the clock starts)")
         print(f"stored raw: {stored}, receipts: {receipts}, quarantined: {quarantined}")
         print(
             f"end to end (IMAP fetch + ingest into PostgreSQL, {args.workers} ingest "

@@ -157,10 +157,16 @@ def make_handler(app: Flask, workers: int):
 
 
 def fetch_all_once(
-    app: Flask, configs: list[MailboxConfig], batch_size: int, workers: int = 1
+    app: Flask, configs: list[MailboxConfig], batch_size: int, workers: int = 1, handle=None
 ) -> bool:
-    """Fetch every mailbox once (for cron). Returns False when any mailbox failed."""
+    """Fetch every mailbox once (for cron). Returns False when any mailbox failed.
+
+    ``handle`` is a handler from :func:`make_handler` to use (and leave open) instead of
+    starting one for ``workers``.
+    """
     recover_outbound(app, timedelta(0))
+    if handle is not None:
+        return _fetch_each(app, configs, batch_size, handle)
     handle = make_handler(app, workers)
     try:
         return _fetch_each(app, configs, batch_size, handle)
