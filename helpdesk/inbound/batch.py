@@ -112,9 +112,9 @@ def _write_all(prepared: list[_Prepared]) -> list[IngestResult]:
         result = write(p.facts, raw_id, scopes, p.stage, reports)
         results.append(result)
         if result.ticket_numbers:
-            # Opening a ticket locks the ticket-number counter, and writing to a ticket
-            # locks its row: commit at once rather than hold them for the whole batch,
-            # which would make the other ingest processes wait (or deadlock).
+            # Writing to a ticket locks its row (and its contact's; on SQLite the
+            # ticket-number counter too): commit at once rather than hold them for the
+            # rest of the batch, while agents and the other ingest processes wait.
             db.session.commit()
             commit_asynchronously()
     reports.flush()
