@@ -16,7 +16,8 @@ from limits import parse_many
 from helpdesk.api import bp
 from helpdesk.api.auth import api_error, token_required
 from helpdesk.extensions import limiter
-from helpdesk.outbound.api_messages import RequestProblem, accept_message, message_status
+from helpdesk.outbound.api_acceptance import accept_message
+from helpdesk.outbound.api_messages import RequestProblem, message_status
 
 SEND_SCOPE = "messages:send"
 READ_SCOPE = "messages:read"
