@@ -12,6 +12,7 @@ import hashlib
 import json
 import time
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 import sqlalchemy as sa
@@ -70,20 +71,28 @@ class Answer:
     replayed: bool = False
 
 
-def _replay(record: IdempotencyRecord, request_hash: str) -> Answer:
+@cache
+def _record_query() -> sa.Select:
+    # Built once, and plain columns rather than an object: this runs on every request
+    # that carries a key.
+    return sa.select(
+        IdempotencyRecord.request_hash, IdempotencyRecord.status_code, IdempotencyRecord.response
+    ).where(
+        IdempotencyRecord.token_id == sa.bindparam("token_id"),
+        IdempotencyRecord.key == sa.bindparam("key"),
+    )
+
+
+def _replay(token_id: int, key: str, request_hash: str) -> Answer | None:
+    """The first answer given for this key, or None if the key is new."""
+    record = db.session.execute(_record_query(), {"token_id": token_id, "key": key}).first()
+    if record is None:
+        return None
     if record.request_hash != request_hash:
         raise RequestProblem(
             422, "Idempotency-Key", "was already used with a different request body"
         )
     return Answer(record.status_code, dict(record.response), replayed=True)
-
-
-def _record(token_id: int, key: str) -> IdempotencyRecord | None:
-    return db.session.scalar(
-        sa.select(IdempotencyRecord).where(
-            IdempotencyRecord.token_id == token_id, IdempotencyRecord.key == key
-        )
-    )
 
 
 def accept_message(token_id: int, user_id: int, raw: bytes, key: str | None) -> Answer:
@@ -111,8 +120,8 @@ def _accept_once(token_id: int, user_id: int, raw: bytes, key: str | None) -> An
         key = key.strip()
         if not key or len(key) > MAX_KEY_CHARS or not key.isprintable():
             raise RequestProblem(400, "Idempotency-Key", f"must be 1-{MAX_KEY_CHARS} characters")
-        if (record := _record(token_id, key)) is not None:
-            return _replay(record, request_hash)
+        if (replayed := _replay(token_id, key, request_hash)) is not None:
+            return replayed
     try:
         body = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
@@ -136,7 +145,7 @@ def _accept_once(token_id: int, user_id: int, raw: bytes, key: str | None) -> An
     except IntegrityError:
         # Another request with this key committed first; its message is the one sent.
         db.session.rollback()
-        if key is None or (record := _record(token_id, key)) is None:
+        if key is None or (replayed := _replay(token_id, key, request_hash)) is None:
             raise
-        return _replay(record, request_hash)
+        return replayed
     return answer
