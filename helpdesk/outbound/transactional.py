@@ -9,8 +9,9 @@ committed step before anything leaves, so a worker that dies mid-hand-off leaves
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 from email.utils import formataddr, parseaddr
+from functools import cache
 
 import sqlalchemy as sa
 from flask import current_app
@@ -102,22 +103,77 @@ def is_suppressed(address: str, reasons=BLOCKING_REASONS) -> bool:
     )
 
 
-def _claim(outbound_id: int) -> OutboundMessage | None:
-    now = utcnow()
-    claimed = db.session.execute(
-        sa.update(OutboundMessage)
-        .where(OutboundMessage.id == outbound_id, OutboundMessage.status == OutboundStatus.QUEUED)
+# Delivery runs once per mail on a busy path: its statements are built once, touch the
+# table directly (no ORM object to load, track and refresh after each commit), and read
+# the row in the same statement that claims it.
+_table = OutboundMessage.__table__
+
+
+@cache
+def _claim_statement() -> sa.Update:
+    return (
+        _table.update()
+        .where(_table.c.id == sa.bindparam("outbound_id"), _table.c.status == OutboundStatus.QUEUED)
         .values(
             status=OutboundStatus.SENDING,
-            lease_until=now + LEASE,
-            attempts=OutboundMessage.attempts + 1,
+            lease_until=sa.bindparam("lease"),
+            attempts=_table.c.attempts + 1,
         )
-    ).rowcount
-    db.session.commit()
-    return db.session.get(OutboundMessage, outbound_id) if claimed else None
+        .returning(*_table.c)
+    )
 
 
-def _batch(row: OutboundMessage):
+@cache
+def _outcome_statement() -> sa.Update:
+    # The SET clause comes from the parameters' names.
+    return _table.update().where(_table.c.id == sa.bindparam("outbound_id"))
+
+
+@cache
+def _suppressed_statement() -> sa.Select:
+    return (
+        sa.select(Suppression.id)
+        .where(
+            Suppression.address_key.in_(sa.bindparam("keys", expanding=True)),
+            Suppression.reason.in_(BLOCKING_REASONS),
+        )
+        .limit(1)
+    )
+
+
+def _claim(outbound_id: int) -> sa.Row | None:
+    """queued -> sending with a lease, returning the row; None if it is not queued."""
+    return db.session.execute(
+        _claim_statement(), {"outbound_id": outbound_id, "lease": utcnow() + LEASE}
+    ).first()
+
+
+def _any_suppressed(recipients: list[str]) -> bool:
+    keys = [addresses.normalize(parseaddr(r)[1] or r) for r in recipients]
+    return db.session.execute(_suppressed_statement(), {"keys": keys}).first() is not None
+
+
+def _set_outcome(
+    outbound_id: int,
+    status: OutboundStatus,
+    error: str | None,
+    provider_id: str | None = None,
+    sent_at: datetime | None = None,
+) -> None:
+    db.session.execute(
+        _outcome_statement(),
+        {
+            "outbound_id": outbound_id,
+            "status": status,
+            "error": error,
+            "provider_id": provider_id,
+            "sent_at": sent_at,
+            "lease_until": None,
+        },
+    )
+
+
+def _batch(row: sa.Row):
     from helpdesk.outbound.backends import OutgoingAttachment, OutgoingBatch, Recipient
 
     store = attachment_store()
@@ -160,33 +216,35 @@ def deliver(outbound_id: int) -> None:
 
     row = _claim(outbound_id)
     if row is None:
+        db.session.commit()
         return  # already delivered, given up on, or being handled by another worker
-    recipients = [*row.to, *row.cc, *row.bcc]
-    if any(is_suppressed(r) for r in row.to):
-        row.status = OutboundStatus.SUPPRESSED
-        row.error = "the recipient is suppressed (hard bounce or complaint)"
-        row.lease_until = None
+    if _any_suppressed(row.to):
+        _set_outcome(
+            outbound_id,
+            OutboundStatus.SUPPRESSED,
+            "the recipient is suppressed (hard bounce or complaint)",
+        )
         db.session.commit()
         log.info("outbound %s suppressed", outbound_id)
         return
-    log.debug("delivering outbound %s to %d recipient(s)", outbound_id, len(recipients))
+    # The claim is committed before anything leaves: a worker that dies from here on
+    # leaves a "sending" row for the sweeper, never a second copy.
+    db.session.commit()
+    log.debug(
+        "delivering outbound %s to %d recipient(s)",
+        outbound_id,
+        len(row.to) + len(row.cc) + len(row.bcc),
+    )
     ratelimit.transactional_slot()
     result = get_backend(current_app.config).send(_batch(row))[0]
-    row.lease_until = None
     if result.outcome == Outcome.ACCEPTED:
-        row.status = OutboundStatus.SENT
-        row.provider_id = result.provider_id
-        row.sent_at = utcnow()
-        row.error = None
+        _set_outcome(outbound_id, OutboundStatus.SENT, None, result.provider_id, utcnow())
     elif result.outcome == Outcome.UNCERTAIN:
-        row.status = OutboundStatus.UNCERTAIN
-        row.error = result.error
+        _set_outcome(outbound_id, OutboundStatus.UNCERTAIN, result.error)
     elif result.outcome == Outcome.PERMANENT or row.attempts >= MAX_ATTEMPTS:
-        row.status = OutboundStatus.FAILED
-        row.error = result.error
+        _set_outcome(outbound_id, OutboundStatus.FAILED, result.error)
     else:
-        row.status = OutboundStatus.QUEUED
-        row.error = result.error
+        _set_outcome(outbound_id, OutboundStatus.QUEUED, result.error)
         db.session.commit()
         raise TemporaryDeliveryError(f"outbound {outbound_id}: {result.error}")
     db.session.commit()
