@@ -19,21 +19,21 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from helpdesk.extensions import db
-from helpdesk.models import IdempotencyRecord, OutboundKind, OutboundMessage
+from helpdesk.models import IdempotencyRecord, OutboundKind
 from helpdesk.outbound.api_messages import (
     MAX_KEY_CHARS,
     MessageRequest,
     RequestProblem,
     parse_request,
 )
-from helpdesk.outbound.transactional import queue_message
+from helpdesk.outbound.transactional import message_columns, queue_message_columns
 from helpdesk.storage import attachment_store
 
 SQLITE_ATTEMPTS = 8
 
 
-def create_message(user_id: int, request: MessageRequest) -> OutboundMessage:
-    """Write the message and queue its delivery for after the commit."""
+def create_message(user_id: int, request: MessageRequest) -> int:
+    """Write the message and queue its delivery for after the commit; return its id."""
     from helpdesk.inbound.threading import make_message_id
 
     store = attachment_store()
@@ -46,20 +46,21 @@ def create_message(user_id: int, request: MessageRequest) -> OutboundMessage:
         }
         for filename, content_type, data in request.attachments
     ]
-    row = queue_message(
-        OutboundKind.TRANSACTIONAL,
-        from_addr=request.from_addr,
-        to=request.to,
-        cc=request.cc,
-        reply_to=request.reply_to,
-        subject=request.subject,
-        text=request.text,
-        html=request.html,
-        message_id=make_message_id(),
-        attachments=stored,
-        api_user_id=user_id,
+    return queue_message_columns(
+        message_columns(
+            OutboundKind.TRANSACTIONAL,
+            from_addr=request.from_addr,
+            to=request.to,
+            cc=request.cc,
+            reply_to=request.reply_to,
+            subject=request.subject,
+            text=request.text,
+            html=request.html,
+            message_id=make_message_id(),
+            attachments=stored,
+            api_user_id=user_id,
+        )
     )
-    return row
 
 
 @dataclass
@@ -71,16 +72,20 @@ class Answer:
     replayed: bool = False
 
 
+# The statements run on every request that carries a key: built once, on plain columns.
 @cache
 def _record_query() -> sa.Select:
-    # Built once, and plain columns rather than an object: this runs on every request
-    # that carries a key.
     return sa.select(
         IdempotencyRecord.request_hash, IdempotencyRecord.status_code, IdempotencyRecord.response
     ).where(
         IdempotencyRecord.token_id == sa.bindparam("token_id"),
         IdempotencyRecord.key == sa.bindparam("key"),
     )
+
+
+@cache
+def _store_statement() -> sa.Insert:
+    return IdempotencyRecord.__table__.insert()
 
 
 def _replay(token_id: int, key: str, request_hash: str) -> Answer | None:
@@ -127,20 +132,21 @@ def _accept_once(token_id: int, user_id: int, raw: bytes, key: str | None) -> An
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise RequestProblem(400, "body", f"is not JSON: {error}") from None
     request = parse_request(body)
-    row = create_message(user_id, request)
-    answer = Answer(202, {"id": row.id, "status": "queued"})
-    if key is not None:
-        db.session.add(
-            IdempotencyRecord(
-                token_id=token_id,
-                key=key,
-                request_hash=request_hash,
-                status_code=answer.status,
-                response=answer.body,
-                outbound_message_id=row.id,
-            )
-        )
+    outbound_id = create_message(user_id, request)
+    answer = Answer(202, {"id": outbound_id, "status": "queued"})
     try:
+        if key is not None:
+            db.session.execute(
+                _store_statement(),
+                {
+                    "token_id": token_id,
+                    "key": key,
+                    "request_hash": request_hash,
+                    "status_code": answer.status,
+                    "response": answer.body,
+                    "outbound_message_id": outbound_id,
+                },
+            )
         db.session.commit()
     except IntegrityError:
         # Another request with this key committed first; its message is the one sent.

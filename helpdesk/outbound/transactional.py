@@ -12,6 +12,7 @@ import logging
 from datetime import datetime, timedelta
 from email.utils import formataddr, parseaddr
 from functools import cache
+from typing import Any
 
 import sqlalchemy as sa
 from flask import current_app
@@ -40,8 +41,60 @@ MAX_ATTEMPTS = 6
 BLOCKING_REASONS = (SuppressionReason.HARD_BOUNCE, SuppressionReason.COMPLAINT)
 
 
+# Statements of the busy paths are built once (building one costs more than running it)
+# on the table itself: no ORM object to create, track, flush or refresh after a commit.
+_table = OutboundMessage.__table__
+
+
+@cache
+def _insert_statement() -> sa.Insert:
+    return _table.insert().returning(_table.c.id)
+
+
 class TemporaryDeliveryError(Exception):
     """The backend could not take the mail now; RQ retries the job."""
+
+
+def message_columns(
+    kind: OutboundKind | str,
+    *,
+    from_addr: str,
+    to: list[str],
+    subject: str,
+    text: str,
+    html: str | None = None,
+    cc: list[str] | None = None,
+    bcc: list[str] | None = None,
+    reply_to: str | None = None,
+    headers: dict[str, str] | None = None,
+    message_id: str,
+    ticket_id: int | None = None,
+    thread_message_id: int | None = None,
+    attachments: list[dict] | None = None,
+    api_user_id: int | None = None,
+) -> dict[str, Any]:
+    """The columns of a transactional mail waiting for delivery."""
+    if not to:
+        raise ValueError("a mail needs at least one recipient")
+    return {
+        "kind": OutboundKind(kind),
+        "status": OutboundStatus.QUEUED,
+        "from_addr": from_addr,
+        "to": list(to),
+        "cc": list(cc or []),
+        "bcc": list(bcc or []),
+        "to_key": addresses.normalize(parseaddr(to[0])[1]),
+        "reply_to": reply_to,
+        "subject": subject,
+        "text": text,
+        "html": html,
+        "headers": dict(headers or {}),
+        "message_id": message_id,
+        "ticket_id": ticket_id,
+        "thread_message_id": thread_message_id,
+        "attachments": list(attachments or []),
+        "api_user_id": api_user_id,
+    }
 
 
 def queue_message(
@@ -63,31 +116,40 @@ def queue_message(
     api_user_id: int | None = None,
 ) -> OutboundMessage:
     """Write a transactional mail and queue its delivery for after the commit."""
-    if not to:
-        raise ValueError("a mail needs at least one recipient")
     row = OutboundMessage(
-        kind=OutboundKind(kind),
-        status=OutboundStatus.QUEUED,
-        from_addr=from_addr,
-        to=list(to),
-        cc=list(cc or []),
-        bcc=list(bcc or []),
-        to_key=addresses.normalize(parseaddr(to[0])[1]),
-        reply_to=reply_to,
-        subject=subject,
-        text=text,
-        html=html,
-        headers=dict(headers or {}),
-        message_id=message_id,
-        ticket_id=ticket_id,
-        thread_message_id=thread_message_id,
-        attachments=list(attachments or []),
-        api_user_id=api_user_id,
+        **message_columns(
+            kind,
+            from_addr=from_addr,
+            to=to,
+            subject=subject,
+            text=text,
+            html=html,
+            cc=cc,
+            bcc=bcc,
+            reply_to=reply_to,
+            headers=headers,
+            message_id=message_id,
+            ticket_id=ticket_id,
+            thread_message_id=thread_message_id,
+            attachments=attachments,
+            api_user_id=api_user_id,
+        )
     )
     db.session.add(row)
     db.session.flush()
     enqueue(deliver, row.id)
     return row
+
+
+def queue_message_columns(columns: dict[str, Any]) -> int:
+    """Write a mail from :func:`message_columns` and queue its delivery; return its id.
+
+    For a busy path that needs only the id (the transactional API): one prebuilt INSERT
+    instead of an ORM object and a flush of the unit of work.
+    """
+    outbound_id = db.session.execute(_insert_statement(), columns).scalar_one()
+    enqueue(deliver, outbound_id)
+    return outbound_id
 
 
 def is_suppressed(address: str, reasons=BLOCKING_REASONS) -> bool:
@@ -103,10 +165,7 @@ def is_suppressed(address: str, reasons=BLOCKING_REASONS) -> bool:
     )
 
 
-# Delivery runs once per mail on a busy path: its statements are built once, touch the
-# table directly (no ORM object to load, track and refresh after each commit), and read
-# the row in the same statement that claims it.
-_table = OutboundMessage.__table__
+# Delivery reads the row in the same statement that claims it.
 
 
 @cache
