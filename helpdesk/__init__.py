@@ -138,11 +138,17 @@ def _engine_options(database_url: str) -> dict[str, Any]:
 
 
 def _init_extensions(app: Flask) -> None:
+    from sqlalchemy.orm import configure_mappers
+
     from helpdesk import models  # noqa: F401 - registers every table on the metadata
     from helpdesk.agents import load_session_user
     from helpdesk.database import sqlite_engine_setup
     from helpdesk.extensions import bootstrap, csrf, db, limiter, login_manager, migrate
+    from helpdesk.jobs import init_app as init_jobs
 
+    # Otherwise the first query of each process does it (a third of a second), inside
+    # some unlucky request of a web worker or job of an RQ worker.
+    configure_mappers()
     db.init_app(app)
     with app.app_context():
         for engine in db.engines.values():
@@ -157,6 +163,7 @@ def _init_extensions(app: Flask) -> None:
     login_manager.login_message = "Please log in."
     login_manager.session_protection = "strong"
     login_manager.user_loader(load_session_user)
+    init_jobs(app)
 
 
 def _register_blueprints(app: Flask) -> None:

@@ -217,7 +217,9 @@ def worker(queues: tuple[str, ...], burst: bool, no_fork: bool) -> None:
     )
     if not burst:
         _start_periodic_thread(redis_url=current_app.config["HELPDESK_REDIS_URL"])
-    rq_worker.work(with_scheduler=True, burst=burst)
+    # RQ logs four lines per job at INFO; HELPDESK_LOG_LEVEL=warning quietens it as well.
+    level = current_app.config["HELPDESK_SETTINGS"].log_level.upper()
+    rq_worker.work(with_scheduler=True, burst=burst, logging_level=level)
 
 
 def _warm_imports() -> None:

@@ -65,6 +65,12 @@ class PendingJob:
     job_id: str | None
 
 
+def init_app(app: Flask) -> None:
+    """With Redis configured, import RQ now rather than in the first request that queues."""
+    if app.config.get("HELPDESK_REDIS_URL"):
+        import rq  # noqa: F401 - a sixth of a second, once per process
+
+
 def job(
     queue: str = "default",
     *,

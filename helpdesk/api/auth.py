@@ -7,9 +7,10 @@ from functools import wraps
 from flask import g, jsonify, request
 from sqlalchemy.exc import OperationalError
 
-from helpdesk.agents import user_for_token
+from helpdesk.agents import api_key_for_token, note_api_key_use
 from helpdesk.api import bp
 from helpdesk.extensions import db
+from helpdesk.models import User
 
 
 def api_error(status: int, error: str, reason: str, **extra):
@@ -20,7 +21,7 @@ def api_error(status: int, error: str, reason: str, **extra):
 
 
 def token_required(view):
-    """Authenticate the request's ``Authorization: Bearer`` token; sets ``g.api_user``."""
+    """Authenticate the request's ``Authorization: Bearer`` token; sets ``g.api_key``."""
 
     @wraps(view)
     def wrapper(*args, **kwargs):
@@ -30,27 +31,27 @@ def token_required(view):
             response = api_error(401, "unauthorized", "send Authorization: Bearer <token>")
             response.headers["WWW-Authenticate"] = 'Bearer realm="helpdesk"'
             return response
-        found = user_for_token(token.strip())
-        if found is None:
+        key = api_key_for_token(token.strip())
+        if key is None:
             response = api_error(401, "unauthorized", "unknown, revoked or inactive token")
             response.headers["WWW-Authenticate"] = 'Bearer realm="helpdesk", error="invalid_token"'
             return response
-        g.api_user, g.api_token = found
-        if db.session.dirty:
-            try:
-                db.session.commit()  # last_used_at, at most once a minute
-            except OperationalError:
-                # Only a hint: on SQLite a concurrent writer can refuse it ("database is
-                # locked"); the request itself must not fail for that.
-                db.session.rollback()
-                found = user_for_token(token.strip())
-                if found is None:
-                    return api_error(401, "unauthorized", "unknown, revoked or inactive token")
-                g.api_user, g.api_token = found
-                db.session.expire(g.api_token, ["last_used_at"])
+        g.api_key = key
+        try:
+            if note_api_key_use(key):
+                db.session.commit()
+        except OperationalError:
+            # Only a hint: on SQLite a concurrent writer can refuse it ("database is
+            # locked"); the request itself must not fail for that.
+            db.session.rollback()
         return view(*args, **kwargs)
 
     return wrapper
+
+
+def api_user() -> User:
+    """The agent whose key authenticated the request (loaded on first use)."""
+    return db.session.get_one(User, g.api_key.user_id)
 
 
 @bp.errorhandler(404)

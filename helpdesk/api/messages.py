@@ -16,14 +16,15 @@ from limits import parse_many
 from helpdesk.api import bp
 from helpdesk.api.auth import api_error, token_required
 from helpdesk.extensions import limiter
-from helpdesk.outbound.api_messages import RequestProblem, accept_message, message_status
+from helpdesk.outbound.api_acceptance import accept_message
+from helpdesk.outbound.api_messages import RequestProblem, message_status
 
 SEND_SCOPE = "messages:send"
 READ_SCOPE = "messages:read"
 
 
 def _missing_scope(*accepted: str):
-    if set(accepted) & set(g.api_token.scopes or []):
+    if set(accepted) & set(g.api_key.scopes):
         return None
     return api_error(
         403, "forbidden", f"this API key lacks the {accepted[0]} scope", scope=accepted[0]
@@ -32,9 +33,9 @@ def _missing_scope(*accepted: str):
 
 def _over_rate():
     """A 429 answer when the key used up one of its budgets, else None."""
-    rate = g.api_token.rate_limit or current_app.config["HELPDESK_API_RATE"]
+    rate = g.api_key.rate_limit or current_app.config["HELPDESK_API_RATE"]
     strategy = limiter.limiter
-    key = str(g.api_token.id)
+    key = str(g.api_key.id)
     for item in parse_many(rate):
         if not strategy.hit(item, "api-messages", key):
             reset_at = strategy.get_window_stats(item, "api-messages", key).reset_time
@@ -60,8 +61,8 @@ def send_message():
         return refused
     try:
         answer = accept_message(
-            g.api_token.id,
-            g.api_user.id,
+            g.api_key.id,
+            g.api_key.user_id,
             request.get_data(cache=False),
             request.headers.get("Idempotency-Key"),
         )
@@ -82,7 +83,7 @@ def get_message(message_id: int):
     refused = _missing_scope(SEND_SCOPE, READ_SCOPE)
     if refused is not None:
         return refused
-    status = message_status(g.api_user.id, message_id)
+    status = message_status(g.api_key.user_id, message_id)
     if status is None:
         return api_error(404, "not found", "no such message, or it is not yours to see")
     return jsonify(status)

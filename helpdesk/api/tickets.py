@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from flask import g, jsonify, request
+from flask import jsonify, request
 
 from helpdesk import access, queues
 from helpdesk.api import bp
-from helpdesk.api.auth import api_error, token_required
+from helpdesk.api.auth import api_error, api_user, token_required
 from helpdesk.models import Message, Ticket, TicketStatus
 
 
@@ -64,12 +64,12 @@ def list_tickets():
             )
     committee_id = None
     if slug := request.args.get("committee"):
-        committee = queues.committee_by_slug(g.api_user, slug)
+        committee = queues.committee_by_slug(api_user(), slug)
         if committee is None:
             return api_error(404, "not found", "no such committee, or it is not yours to see")
         committee_id = committee.id
     page = queues.list_tickets(
-        g.api_user,
+        api_user(),
         statuses=statuses,
         committee_id=committee_id,
         cursor=request.args.get("cursor"),
@@ -81,7 +81,7 @@ def list_tickets():
 @token_required
 def get_ticket(number: int):
     """One ticket with its messages."""
-    ticket = access.visible_ticket(g.api_user, number)
+    ticket = access.visible_ticket(api_user(), number)
     if ticket is None:
         return api_error(404, "not found", "no such ticket, or it is not yours to see")
     body = ticket_json(ticket)

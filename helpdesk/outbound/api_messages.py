@@ -1,44 +1,37 @@
-"""Transactional mail sent through the API (``POST /api/v1/messages``).
+"""Transactional mail sent through the API (``POST /api/v1/messages``): the message's shape.
 
 A request names a stored template and its data, or gives subject, HTML and text itself.
 Each problem is reported with the field it is about (``to[1]``, ``data.name``,
 ``attachments[0].content``): 400 for a body of the wrong shape, 422 for well-formed values
-that cannot be sent. The OutboundMessage row is written and committed before its
-delivery job is queued. An ``Idempotency-Key`` stores the first answer; the same key and
-body get that answer again, and two concurrent requests with one key send one mail,
-because the key's record and the message commit together under a unique constraint.
+that cannot be sent. :func:`message_status` is the answer to reading a message back.
+Accepting a request (idempotency, the write and the commit) is in
+:mod:`helpdesk.outbound.api_acceptance`.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
-import json
 import re
-import time
 from dataclasses import dataclass, field
 from email.utils import parseaddr
 from typing import Any
 
 import sqlalchemy as sa
 from flask import current_app
-from sqlalchemy.exc import IntegrityError, OperationalError
 
 from helpdesk import addresses
 from helpdesk.extensions import db
 from helpdesk.html_text import html_to_text
 from helpdesk.models import (
     CommitteeAddress,
-    IdempotencyRecord,
     MailTemplate,
     OutboundKind,
     OutboundMessage,
     ProviderEvent,
 )
 from helpdesk.outbound.render import TemplateProblem, render_string
-from helpdesk.outbound.transactional import display_from, queue_message
-from helpdesk.storage import attachment_store
+from helpdesk.outbound.transactional import display_from
 
 MAX_RECIPIENTS = 50
 MAX_ATTACHMENTS = 10
@@ -46,7 +39,6 @@ MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024  # decoded, all attachments together
 MAX_SUBJECT_CHARS = 998
 MAX_BODY_CHARS = 2 * 1024 * 1024
 MAX_KEY_CHARS = 255
-SQLITE_ATTEMPTS = 8
 FIELDS = frozenset(
     {"to", "cc", "reply_to", "from", "template", "data", "subject", "html", "text", "attachments"}
 )
@@ -241,117 +233,6 @@ def parse_request(body: Any) -> MessageRequest:
         text=text if text and text.strip() else html_to_text(html or ""),
         attachments=_attachments(body),
     )
-
-
-def create_message(user_id: int, request: MessageRequest) -> OutboundMessage:
-    """Write the message and queue its delivery for after the commit."""
-    from helpdesk.inbound.threading import make_message_id
-
-    store = attachment_store()
-    stored = [
-        {
-            "sha256": store.put(data),
-            "filename": filename,
-            "content_type": content_type,
-            "size": len(data),
-        }
-        for filename, content_type, data in request.attachments
-    ]
-    row = queue_message(
-        OutboundKind.TRANSACTIONAL,
-        from_addr=request.from_addr,
-        to=request.to,
-        cc=request.cc,
-        reply_to=request.reply_to,
-        subject=request.subject,
-        text=request.text,
-        html=request.html,
-        message_id=make_message_id(),
-        attachments=stored,
-        api_user_id=user_id,
-    )
-    return row
-
-
-@dataclass
-class Answer:
-    """What the API answers: a status, a JSON body, and whether it is a replay."""
-
-    status: int
-    body: dict[str, Any]
-    replayed: bool = False
-
-
-def _replay(record: IdempotencyRecord, request_hash: str) -> Answer:
-    if record.request_hash != request_hash:
-        raise RequestProblem(
-            422, "Idempotency-Key", "was already used with a different request body"
-        )
-    return Answer(record.status_code, dict(record.response), replayed=True)
-
-
-def _record(token_id: int, key: str) -> IdempotencyRecord | None:
-    return db.session.scalar(
-        sa.select(IdempotencyRecord).where(
-            IdempotencyRecord.token_id == token_id, IdempotencyRecord.key == key
-        )
-    )
-
-
-def accept_message(token_id: int, user_id: int, raw: bytes, key: str | None) -> Answer:
-    """Validate, write and commit one API message (or replay the key's first answer).
-
-    SQLite refuses a write from a transaction whose snapshot another writer has moved
-    past ("database is locked"); the request then starts over, and finds the first
-    request's record if it had the same key.
-    """
-    sqlite = db.session.get_bind().dialect.name == "sqlite"
-    for attempt in range(SQLITE_ATTEMPTS):
-        try:
-            return _accept_once(token_id, user_id, raw, key)
-        except OperationalError:
-            if not sqlite or attempt == SQLITE_ATTEMPTS - 1:
-                raise
-            db.session.rollback()
-            time.sleep(0.02 * (attempt + 1))
-    raise AssertionError("unreachable")
-
-
-def _accept_once(token_id: int, user_id: int, raw: bytes, key: str | None) -> Answer:
-    request_hash = hashlib.sha256(raw).hexdigest()
-    if key is not None:
-        key = key.strip()
-        if not key or len(key) > MAX_KEY_CHARS or not key.isprintable():
-            raise RequestProblem(400, "Idempotency-Key", f"must be 1-{MAX_KEY_CHARS} characters")
-        if (record := _record(token_id, key)) is not None:
-            return _replay(record, request_hash)
-    try:
-        body = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise RequestProblem(400, "body", f"is not JSON: {error}") from None
-    request = parse_request(body)
-    row = create_message(user_id, request)
-    answer = Answer(202, {"id": row.id, "status": "queued"})
-    if key is not None:
-        db.session.add(
-            IdempotencyRecord(
-                token_id=token_id,
-                key=key,
-                request_hash=request_hash,
-                status_code=answer.status,
-                response=answer.body,
-                outbound_message_id=row.id,
-            )
-        )
-    try:
-        db.session.commit()
-    except IntegrityError:
-        # Another request with this key committed first; its message is the one sent.
-        db.session.rollback()
-        if key is None or (record := _record(token_id, key)) is None:
-            raise
-        return _replay(record, request_hash)
-    return answer
 
 
 def message_status(user_id: int, message_id: int) -> dict[str, Any] | None:

@@ -9,8 +9,10 @@ committed step before anything leaves, so a worker that dies mid-hand-off leaves
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 from email.utils import formataddr, parseaddr
+from functools import cache
+from typing import Any
 
 import sqlalchemy as sa
 from flask import current_app
@@ -39,8 +41,60 @@ MAX_ATTEMPTS = 6
 BLOCKING_REASONS = (SuppressionReason.HARD_BOUNCE, SuppressionReason.COMPLAINT)
 
 
+# Statements of the busy paths are built once (building one costs more than running it)
+# on the table itself: no ORM object to create, track, flush or refresh after a commit.
+_table = OutboundMessage.__table__
+
+
+@cache
+def _insert_statement() -> sa.Insert:
+    return _table.insert().returning(_table.c.id)
+
+
 class TemporaryDeliveryError(Exception):
     """The backend could not take the mail now; RQ retries the job."""
+
+
+def message_columns(
+    kind: OutboundKind | str,
+    *,
+    from_addr: str,
+    to: list[str],
+    subject: str,
+    text: str,
+    html: str | None = None,
+    cc: list[str] | None = None,
+    bcc: list[str] | None = None,
+    reply_to: str | None = None,
+    headers: dict[str, str] | None = None,
+    message_id: str,
+    ticket_id: int | None = None,
+    thread_message_id: int | None = None,
+    attachments: list[dict] | None = None,
+    api_user_id: int | None = None,
+) -> dict[str, Any]:
+    """The columns of a transactional mail waiting for delivery."""
+    if not to:
+        raise ValueError("a mail needs at least one recipient")
+    return {
+        "kind": OutboundKind(kind),
+        "status": OutboundStatus.QUEUED,
+        "from_addr": from_addr,
+        "to": list(to),
+        "cc": list(cc or []),
+        "bcc": list(bcc or []),
+        "to_key": addresses.normalize(parseaddr(to[0])[1]),
+        "reply_to": reply_to,
+        "subject": subject,
+        "text": text,
+        "html": html,
+        "headers": dict(headers or {}),
+        "message_id": message_id,
+        "ticket_id": ticket_id,
+        "thread_message_id": thread_message_id,
+        "attachments": list(attachments or []),
+        "api_user_id": api_user_id,
+    }
 
 
 def queue_message(
@@ -62,31 +116,40 @@ def queue_message(
     api_user_id: int | None = None,
 ) -> OutboundMessage:
     """Write a transactional mail and queue its delivery for after the commit."""
-    if not to:
-        raise ValueError("a mail needs at least one recipient")
     row = OutboundMessage(
-        kind=OutboundKind(kind),
-        status=OutboundStatus.QUEUED,
-        from_addr=from_addr,
-        to=list(to),
-        cc=list(cc or []),
-        bcc=list(bcc or []),
-        to_key=addresses.normalize(parseaddr(to[0])[1]),
-        reply_to=reply_to,
-        subject=subject,
-        text=text,
-        html=html,
-        headers=dict(headers or {}),
-        message_id=message_id,
-        ticket_id=ticket_id,
-        thread_message_id=thread_message_id,
-        attachments=list(attachments or []),
-        api_user_id=api_user_id,
+        **message_columns(
+            kind,
+            from_addr=from_addr,
+            to=to,
+            subject=subject,
+            text=text,
+            html=html,
+            cc=cc,
+            bcc=bcc,
+            reply_to=reply_to,
+            headers=headers,
+            message_id=message_id,
+            ticket_id=ticket_id,
+            thread_message_id=thread_message_id,
+            attachments=attachments,
+            api_user_id=api_user_id,
+        )
     )
     db.session.add(row)
     db.session.flush()
     enqueue(deliver, row.id)
     return row
+
+
+def queue_message_columns(columns: dict[str, Any]) -> int:
+    """Write a mail from :func:`message_columns` and queue its delivery; return its id.
+
+    For a busy path that needs only the id (the transactional API): one prebuilt INSERT
+    instead of an ORM object and a flush of the unit of work.
+    """
+    outbound_id = db.session.execute(_insert_statement(), columns).scalar_one()
+    enqueue(deliver, outbound_id)
+    return outbound_id
 
 
 def is_suppressed(address: str, reasons=BLOCKING_REASONS) -> bool:
@@ -102,22 +165,74 @@ def is_suppressed(address: str, reasons=BLOCKING_REASONS) -> bool:
     )
 
 
-def _claim(outbound_id: int) -> OutboundMessage | None:
-    now = utcnow()
-    claimed = db.session.execute(
-        sa.update(OutboundMessage)
-        .where(OutboundMessage.id == outbound_id, OutboundMessage.status == OutboundStatus.QUEUED)
+# Delivery reads the row in the same statement that claims it.
+
+
+@cache
+def _claim_statement() -> sa.Update:
+    return (
+        _table.update()
+        .where(_table.c.id == sa.bindparam("outbound_id"), _table.c.status == OutboundStatus.QUEUED)
         .values(
             status=OutboundStatus.SENDING,
-            lease_until=now + LEASE,
-            attempts=OutboundMessage.attempts + 1,
+            lease_until=sa.bindparam("lease"),
+            attempts=_table.c.attempts + 1,
         )
-    ).rowcount
-    db.session.commit()
-    return db.session.get(OutboundMessage, outbound_id) if claimed else None
+        .returning(*_table.c)
+    )
 
 
-def _batch(row: OutboundMessage):
+@cache
+def _outcome_statement() -> sa.Update:
+    # The SET clause comes from the parameters' names.
+    return _table.update().where(_table.c.id == sa.bindparam("outbound_id"))
+
+
+@cache
+def _suppressed_statement() -> sa.Select:
+    return (
+        sa.select(Suppression.id)
+        .where(
+            Suppression.address_key.in_(sa.bindparam("keys", expanding=True)),
+            Suppression.reason.in_(BLOCKING_REASONS),
+        )
+        .limit(1)
+    )
+
+
+def _claim(outbound_id: int) -> sa.Row | None:
+    """queued -> sending with a lease, returning the row; None if it is not queued."""
+    return db.session.execute(
+        _claim_statement(), {"outbound_id": outbound_id, "lease": utcnow() + LEASE}
+    ).first()
+
+
+def _any_suppressed(recipients: list[str]) -> bool:
+    keys = [addresses.normalize(parseaddr(r)[1] or r) for r in recipients]
+    return db.session.execute(_suppressed_statement(), {"keys": keys}).first() is not None
+
+
+def _set_outcome(
+    outbound_id: int,
+    status: OutboundStatus,
+    error: str | None,
+    provider_id: str | None = None,
+    sent_at: datetime | None = None,
+) -> None:
+    db.session.execute(
+        _outcome_statement(),
+        {
+            "outbound_id": outbound_id,
+            "status": status,
+            "error": error,
+            "provider_id": provider_id,
+            "sent_at": sent_at,
+            "lease_until": None,
+        },
+    )
+
+
+def _batch(row: sa.Row):
     from helpdesk.outbound.backends import OutgoingAttachment, OutgoingBatch, Recipient
 
     store = attachment_store()
@@ -160,33 +275,35 @@ def deliver(outbound_id: int) -> None:
 
     row = _claim(outbound_id)
     if row is None:
+        db.session.commit()
         return  # already delivered, given up on, or being handled by another worker
-    recipients = [*row.to, *row.cc, *row.bcc]
-    if any(is_suppressed(r) for r in row.to):
-        row.status = OutboundStatus.SUPPRESSED
-        row.error = "the recipient is suppressed (hard bounce or complaint)"
-        row.lease_until = None
+    if _any_suppressed(row.to):
+        _set_outcome(
+            outbound_id,
+            OutboundStatus.SUPPRESSED,
+            "the recipient is suppressed (hard bounce or complaint)",
+        )
         db.session.commit()
         log.info("outbound %s suppressed", outbound_id)
         return
-    log.debug("delivering outbound %s to %d recipient(s)", outbound_id, len(recipients))
+    # The claim is committed before anything leaves: a worker that dies from here on
+    # leaves a "sending" row for the sweeper, never a second copy.
+    db.session.commit()
+    log.debug(
+        "delivering outbound %s to %d recipient(s)",
+        outbound_id,
+        len(row.to) + len(row.cc) + len(row.bcc),
+    )
     ratelimit.transactional_slot()
     result = get_backend(current_app.config).send(_batch(row))[0]
-    row.lease_until = None
     if result.outcome == Outcome.ACCEPTED:
-        row.status = OutboundStatus.SENT
-        row.provider_id = result.provider_id
-        row.sent_at = utcnow()
-        row.error = None
+        _set_outcome(outbound_id, OutboundStatus.SENT, None, result.provider_id, utcnow())
     elif result.outcome == Outcome.UNCERTAIN:
-        row.status = OutboundStatus.UNCERTAIN
-        row.error = result.error
+        _set_outcome(outbound_id, OutboundStatus.UNCERTAIN, result.error)
     elif result.outcome == Outcome.PERMANENT or row.attempts >= MAX_ATTEMPTS:
-        row.status = OutboundStatus.FAILED
-        row.error = result.error
+        _set_outcome(outbound_id, OutboundStatus.FAILED, result.error)
     else:
-        row.status = OutboundStatus.QUEUED
-        row.error = result.error
+        _set_outcome(outbound_id, OutboundStatus.QUEUED, result.error)
         db.session.commit()
         raise TemporaryDeliveryError(f"outbound {outbound_id}: {result.error}")
     db.session.commit()
