@@ -110,12 +110,14 @@ def test_suppressing_a_bounce_marks_the_subscriber_and_is_idempotent(session):
 
 
 def test_inbound_bounce_records_feed_the_same_suppression_list(session, news):
-    from helpdesk.inbound.records import suppress as inbound_suppress
+    from helpdesk.inbound.ingest import Source, ingest
+    from tests.inbound.test_ingest import _dsn
 
-    inbound_suppress("spam-reporter@example.org", "complaint", "complaint record 9")
-    assert suppressions.is_suppressed("spam-reporter@example.org")
-    report = _import(news.id, "email\nspam-reporter@example.org\n")
-    assert [(p.line, p.reason) for p in report.problems] == [(2, "suppressed (complaint)")]
+    bounce = _dsn("earlier-mail@conference.test", "gone@example.org")
+    assert ingest(bounce, Source("test")).outcome == "bounce"
+    assert suppressions.is_suppressed("gone@example.org")
+    report = _import(news.id, "email\ngone@example.org\n")
+    assert [(p.line, p.reason) for p in report.problems] == [(2, "suppressed (hard_bounce)")]
 
 
 def test_manual_suppressions_are_added_and_removed_with_audit_events(session, make_user):
