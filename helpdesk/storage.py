@@ -44,9 +44,13 @@ class ContentStore:
                 return sha256
         except FileNotFoundError:
             pass
-        target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(f".{sha256}.{os.getpid()}.{secrets.token_hex(4)}")
-        with open(tmp, "wb") as fh:
+        try:
+            fh = open(tmp, "wb")  # noqa: SIM115 - closed by the with below
+        except FileNotFoundError:  # the fan-out directories are made on first use
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fh = open(tmp, "wb")  # noqa: SIM115
+        with fh:
             fh.write(data)
             if durable:
                 fh.flush()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from flask import current_app
@@ -26,8 +27,16 @@ class MailFacts:
     classification: Classification
     sender: SenderIdentity
     text: str  # the body as shown (a Group's footer removed)
-    html: str | None  # sanitised, footer removed
+    unsafe_html: str | None  # as received, footer removed: never shown, see ``html``
     route: Route | None = None
+
+    @cached_property
+    def html(self) -> str | None:
+        """The HTML body sanitised; worked out only for mail that is stored to be shown
+        (bounces and duplicates never need it)."""
+        from helpdesk.sanitize import sanitize_html
+
+        return sanitize_html(self.unsafe_html) if self.unsafe_html else None
 
     @property
     def dedupe_key(self) -> str:
@@ -115,7 +124,6 @@ def mail_facts(raw: bytes, sha256: str, stage: Any) -> MailFacts:
     from helpdesk.inbound.groups import identify_sender, strip_group_footer, strip_group_footer_html
     from helpdesk.inbound.parse import parse
     from helpdesk.inbound.threading import is_own_message_id
-    from helpdesk.sanitize import sanitize_html
 
     stage.name = "parse"
     mail = parse(raw, max_size=current_app.config["HELPDESK_MAX_MAIL_BYTES"])
@@ -133,6 +141,4 @@ def mail_facts(raw: bytes, sha256: str, stage: Any) -> MailFacts:
     if sender.via_group:
         text = strip_group_footer(text)
         html = strip_group_footer_html(html) if html else html
-    stage.name = "sanitise"
-    html = sanitize_html(html) if html else None
     return MailFacts(raw, sha256, mail, classification, sender, text, html)
