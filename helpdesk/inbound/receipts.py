@@ -26,14 +26,13 @@ def raw_rows(sizes: dict[str, int]) -> dict[str, int]:
     now = utcnow()
     # Sorted, so that two processes inserting the same rows take their locks in one order.
     rows = [{"sha256": k, "size": v, "created_at": now} for k, v in sorted(sizes.items())]
-    connection = db.session.connection()
-    for start in range(0, len(rows), CHUNK):
-        statement = upsert(db.session, table).values(rows[start : start + CHUNK])
-        # DO UPDATE rather than DO NOTHING: RETURNING then yields existing rows too.
-        statement = statement.on_conflict_do_update(
-            index_elements=[table.c.sha256], set_={"size": statement.excluded.size}
-        ).returning(table.c.sha256, table.c.id)
-        ids.update((sha, i) for sha, i in connection.execute(statement))
+    statement = upsert(db.session, table)
+    # DO UPDATE rather than DO NOTHING: RETURNING then yields existing rows too. The rows
+    # go as parameters, so the statement is compiled once.
+    statement = statement.on_conflict_do_update(
+        index_elements=[table.c.sha256], set_={"size": statement.excluded.size}
+    ).returning(table.c.sha256, table.c.id)
+    ids.update((sha, i) for sha, i in db.session.connection().execute(statement, rows))
     return ids
 
 

@@ -151,16 +151,12 @@ def _outbound_ids(message_ids: Iterable[str | None]) -> dict[str, int]:
 
 def _insert_records(table: sa.Table, rows: list[dict[str, Any]]) -> dict[int, int]:
     """Insert bounce or complaint records; their ids by raw mail id."""
-    ids: dict[int, int] = {}
-    connection = db.session.connection()
-    for start in range(0, len(rows), CHUNK):
-        result = connection.execute(
-            sa.insert(table)
-            .values(rows[start : start + CHUNK])
-            .returning(table.c.raw_mail_id, table.c.id)
-        )
-        ids.update((a, b) for a, b in result)
-    return ids
+    # Rows as parameters, not in the statement: it is compiled once, and SQLAlchemy sends
+    # the rows as multi-row VALUES pages.
+    result = db.session.connection().execute(
+        sa.insert(table).returning(table.c.raw_mail_id, table.c.id), rows
+    )
+    return {a: b for a, b in result}
 
 
 def _insert_suppressions(rows: dict[str, tuple[SuppressionReason, str]]) -> None:
@@ -173,16 +169,12 @@ def _insert_suppressions(rows: dict[str, tuple[SuppressionReason, str]]) -> None
         {"address_key": key, "reason": reason.value, "source": source[:255], "created_at": now}
         for key, (reason, source) in sorted(rows.items())
     ]
-    connection = db.session.connection()
-    for start in range(0, len(values), CHUNK):
-        connection.execute(
-            upsert(db.session, table)
-            .values(values[start : start + CHUNK])
-            .on_conflict_do_nothing(index_elements=[table.c.address_key])
-        )
+    db.session.connection().execute(
+        upsert(db.session, table).on_conflict_do_nothing(index_elements=[table.c.address_key]),
+        values,
+    )
 
 
 def _insert_many(table: sa.Table, rows: list[dict[str, Any]]) -> None:
-    connection = db.session.connection()
-    for start in range(0, len(rows), CHUNK):
-        connection.execute(sa.insert(table).values(rows[start : start + CHUNK]))
+    if rows:
+        db.session.connection().execute(sa.insert(table), rows)
