@@ -17,6 +17,13 @@ The contract with the handler (``handle(mail)``):
   method returning, per mail, None or the exception it failed with), e.g. to ingest in
   several processes; the watermark then advances after the batch, with the same rule.
 
+- A batch handler may also split ``handle_batch`` in two: ``submit_batch(mails)``
+  starts the work and returns an object whose ``results()`` waits for it, and
+  ``make_durable()`` makes what was handled so far durable. The fetcher then overlaps
+  its own work with the handler's: it fetches the next batch while the handler works on
+  this one, and once this one's results are in, it submits the next before it makes
+  this one durable and advances past it. Batches are still handled one after the other.
+
 The watermark advances once per batch, after ``handle`` returned for each of its mails,
 so a connection cut mid-fetch offers again at most the mails of the batch in hand (the
 handler's dedupe recognises them). The after-import action (flag, move) runs
@@ -26,10 +33,12 @@ fetcher keeps the UIDs and applies the action first thing on the next connection
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from helpdesk.inbound.imap import ImapError, ImapSession
 from helpdesk.inbound.mailbox import Checkpoint, FetchedMail, MailboxConfig
@@ -111,6 +120,21 @@ class _FolderPass:
     failures: list[HandleFailure]
     # Once a handler failed, the watermark stays before that mail for the rest of the pass.
     blocked: bool = False
+
+
+@dataclass
+class _Submitted:
+    """A batch in the handler's hands (see ``submit_batch`` in the module docstring)."""
+
+    batch: list[int]
+    fetched: dict[int, FetchedMail]
+    work: Any  # what submit_batch returned
+
+    def wait(self) -> dict[int, BaseException]:
+        """Wait for the handler; the exceptions of the mails that failed, by UID."""
+        mails = list(self.fetched.values())
+        results = self.work.results()
+        return {m.uid: e for m, e in zip(mails, results, strict=True) if e is not None}
 
 
 class MailboxFetcher:
@@ -217,25 +241,102 @@ class MailboxFetcher:
         self._apply_unapplied(session, folder, status.uidvalidity)
         progress = _FolderPass(folder, status.uidvalidity, failures)
         cursor = watermark
+        pipelined = hasattr(self.handle, "submit_batch")
         while uids := session.new_uids(cursor):
             sizes = session.sizes(uids)
-            for batch in plan_batches(uids, sizes, self.batch_size, self.batch_bytes):
-                if self._stop.is_set():
+            batches = plan_batches(uids, sizes, self.batch_size, self.batch_bytes)
+            if pipelined:
+                if not self._handle_pipelined(session, batches, progress):
                     return
-                self._handle_batch(session, batch, progress)
+            else:
+                for batch in batches:
+                    if self._stop.is_set():
+                        return
+                    self._handle_batch(session, batch, progress)
             cursor = uids[-1]
         # Everything below UIDNEXT as of the SELECT has been looked at by the searches.
         self._seen_upto[folder] = max(cursor, (status.uidnext or 1) - 1)
 
-    def _handle_batch(self, session: ImapSession, batch: list[int], progress: _FolderPass) -> None:
+    def _fetch_batch(
+        self, session: ImapSession, batch: list[int], progress: _FolderPass
+    ) -> dict[int, FetchedMail]:
         name, folder, uidvalidity = self.config.name, progress.folder, progress.uidvalidity
         mails = session.fetch(batch)
-        fetched = {
+        return {
             uid: FetchedMail(name, folder, uidvalidity, uid, mails[uid])
             for uid in batch
             if uid in mails
         }
+
+    def _handle_batch(self, session: ImapSession, batch: list[int], progress: _FolderPass) -> None:
+        fetched = self._fetch_batch(session, batch, progress)
         errors = self._run_handler(list(fetched.values()))
+        self._finish_batch(session, batch, fetched, errors, progress)
+
+    def _handle_pipelined(
+        self, session: ImapSession, batches: Iterator[list[int]], progress: _FolderPass
+    ) -> bool:
+        """Handle ``batches`` with the next one fetched while the handler works on this
+        one (see the module docstring); False when stopped before the end."""
+        in_hand: _Submitted | None = None
+        try:
+            for batch in batches:
+                if self._stop.is_set():
+                    break
+                try:
+                    fetched = self._fetch_batch(session, batch, progress)
+                except ImapError:
+                    # The batch in hand still counts; its after-import action waits for
+                    # the next connection.
+                    finishing, in_hand = in_hand, None
+                    if finishing is not None:
+                        self._complete(None, finishing, progress)
+                    raise
+                finishing, in_hand = in_hand, None
+                errors = finishing.wait() if finishing is not None else {}
+                if not self._stop.is_set():
+                    mails = list(fetched.values())
+                    in_hand = _Submitted(batch, fetched, self.handle.submit_batch(mails))
+                if finishing is not None:
+                    self._complete(session, finishing, progress, errors)
+            finishing, in_hand = in_hand, None
+            if finishing is not None:
+                self._complete(session, finishing, progress)
+        except BaseException:
+            # A batch in the handler's hands finishes before the error travels on. Its
+            # watermark stays put: the next pass offers it again, and dedupe recognises
+            # its mails.
+            if in_hand is not None:
+                with contextlib.suppress(Exception):
+                    in_hand.wait()
+            raise
+        return not self._stop.is_set()
+
+    def _complete(
+        self,
+        session: ImapSession | None,
+        submitted: _Submitted,
+        progress: _FolderPass,
+        errors: dict[int, BaseException] | None = None,
+    ) -> None:
+        """Finish a submitted batch: wait for it (unless its ``errors`` are in), make it
+        durable, advance past it. Without a ``session`` the after-import action is kept
+        for the next connection."""
+        if errors is None:
+            errors = submitted.wait()
+        self.handle.make_durable()
+        self._finish_batch(session, submitted.batch, submitted.fetched, errors, progress)
+
+    def _finish_batch(
+        self,
+        session: ImapSession | None,
+        batch: list[int],
+        fetched: dict[int, FetchedMail],
+        errors: dict[int, BaseException],
+        progress: _FolderPass,
+    ) -> None:
+        """Advance the watermark past a handled batch and apply the after-import action."""
+        name, folder, uidvalidity = self.config.name, progress.folder, progress.uidvalidity
         done: list[int] = []
         advance_to: int | None = None
         for uid in batch:
@@ -261,6 +362,23 @@ class MailboxFetcher:
             self.checkpoint.advance(name, folder, uidvalidity, advance_to)
         self._after_import(session, folder, uidvalidity, done)
 
+    def _after_import(
+        self, session: ImapSession | None, folder: str, uidvalidity: int, uids: list[int]
+    ) -> None:
+        """Apply the after-import action to handled mail, or (without a session, or when
+        the connection breaks) keep it to apply first thing on the next connection."""
+        if self.action.action == "leave" or not uids:
+            return
+        known_validity, pending = self._unapplied.get(folder, (uidvalidity, set()))
+        if known_validity != uidvalidity:
+            pending = set()
+        pending.update(uids)
+        self._unapplied[folder] = (uidvalidity, pending)
+        if session is None:
+            return
+        session.apply_after_import(sorted(pending), self.action)
+        del self._unapplied[folder]
+
     def _run_handler(self, mails: list[FetchedMail]) -> dict[int, BaseException]:
         """Hand the batch to the handler; the exceptions of the mails that failed, by UID."""
         handle_batch = getattr(self.handle, "handle_batch", None)
@@ -274,19 +392,6 @@ class MailboxFetcher:
             except Exception as error:
                 errors[mail.uid] = error
         return errors
-
-    def _after_import(
-        self, session: ImapSession, folder: str, uidvalidity: int, uids: list[int]
-    ) -> None:
-        if self.action.action == "leave" or not uids:
-            return
-        known_validity, pending = self._unapplied.get(folder, (uidvalidity, set()))
-        if known_validity != uidvalidity:
-            pending = set()
-        pending.update(uids)
-        self._unapplied[folder] = (uidvalidity, pending)
-        session.apply_after_import(sorted(pending), self.action)
-        del self._unapplied[folder]
 
     def _apply_unapplied(self, session: ImapSession, folder: str, uidvalidity: int) -> None:
         entry = self._unapplied.get(folder)

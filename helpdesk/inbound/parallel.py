@@ -16,7 +16,7 @@ import os
 import re
 import time
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from email.utils import getaddresses
 from typing import Any
 
@@ -142,7 +142,14 @@ class ParallelIngester:
             seen.update(f.result() for f in [self.pool.submit(_ready) for _ in range(self.workers)])
 
     def handle_batch(self, mails: list[FetchedMail]) -> list[BaseException | None]:
-        """Ingest a batch; per mail None, or the exception it failed with."""
+        """Ingest a batch and make it durable; per mail None, or the exception it failed
+        with."""
+        results = self.submit_batch(mails).results()
+        self.make_durable()
+        return results
+
+    def submit_batch(self, mails: list[FetchedMail]) -> PendingBatch:
+        """Start ingesting a batch in the workers; ``results()`` of the answer waits."""
         groups = ordered_groups([m.raw for m in mails])
         # Big groups first, spread so that each worker gets a similar share.
         groups.sort(key=len, reverse=True)
@@ -154,17 +161,12 @@ class ParallelIngester:
             for share in shares
             if share
         ]
-        results: list[BaseException | None] = [None] * len(mails)
-        for share, future in futures:
-            try:
-                outcomes = future.result()
-            except Exception as error:  # a worker died: its whole share is retried
-                outcomes = [f"{type(error).__name__}: {error}"] * len(share)
-            for index, outcome in zip(share, outcomes, strict=True):
-                results[index] = HandleFailed(outcome) if outcome else None
+        return PendingBatch(len(mails), futures)
+
+    def make_durable(self) -> None:
+        """Make everything the workers committed so far durable."""
         with self.app.app_context():
             make_durable()
-        return results
 
     def __call__(self, mail: FetchedMail) -> None:
         """Single mails (outside batches) are ingested by a worker too."""
@@ -175,6 +177,26 @@ class ParallelIngester:
     def close(self) -> None:
         """Stop the worker processes."""
         self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+class PendingBatch:
+    """A batch in the workers' hands."""
+
+    def __init__(self, size: int, futures: list[tuple[list[int], Future]]) -> None:
+        self.size = size
+        self.futures = futures
+
+    def results(self) -> list[BaseException | None]:
+        """Wait for the batch; per mail None, or the exception it failed with."""
+        results: list[BaseException | None] = [None] * self.size
+        for share, future in self.futures:
+            try:
+                outcomes = future.result()
+            except Exception as error:  # a worker died: its whole share is retried
+                outcomes = [f"{type(error).__name__}: {error}"] * len(share)
+            for index, outcome in zip(share, outcomes, strict=True):
+                results[index] = HandleFailed(outcome) if outcome else None
+        return results
 
 
 def _item(mail: FetchedMail) -> tuple[bytes, tuple]:

@@ -10,6 +10,7 @@ import json
 import threading
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from email.message import Message
 from pathlib import Path
@@ -234,10 +235,57 @@ class Recorder:
             return self.arrived.wait_for(lambda: predicate(self.mails), timeout)
 
 
+@dataclass
+class PipelinedRecorder(Recorder):
+    """The same, taking whole batches through ``submit_batch`` (handled in a thread of its
+    own, as the process pool does) and ``make_durable``; ``events`` lists the calls."""
+
+    events: list[tuple] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.pool = ThreadPoolExecutor(max_workers=1)
+
+    def submit_batch(self, mails: list[FetchedMail]) -> _Handled:
+        """Start handling ``mails`` in the recorder's thread."""
+        self.events.append(("submit", [m.uid for m in mails]))
+        return _Handled(self.pool.submit(self._handle_all, mails))
+
+    def _handle_all(self, mails: list[FetchedMail]) -> list[BaseException | None]:
+        results: list[BaseException | None] = []
+        for mail in mails:
+            try:
+                self(mail)
+                results.append(None)
+            except Exception as error:
+                results.append(error)
+        return results
+
+    def make_durable(self) -> None:
+        """Record the call."""
+        self.events.append(("durable",))
+
+
+@dataclass
+class _Handled:
+    future: Future
+
+    def results(self) -> list[BaseException | None]:
+        return self.future.result(timeout=30)
+
+
 @pytest.fixture
 def recorder() -> Recorder:
     """A fresh recording handler."""
     return Recorder()
+
+
+@pytest.fixture
+def pipelined_recorder():
+    """A fresh recording batch handler (submit_batch/make_durable)."""
+    handler = PipelinedRecorder()
+    yield handler
+    handler.pool.shutdown(wait=True)
 
 
 @pytest.fixture
