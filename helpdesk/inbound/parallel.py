@@ -24,6 +24,7 @@ from flask import Flask
 
 from helpdesk.inbound.ingest import make_durable
 from helpdesk.inbound.mailbox import FetchedMail
+from helpdesk.inbound.rules import MACHINE_SENDERS
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +47,12 @@ def ordering_keys(raw: bytes) -> set[str]:
         if name.lower() == b"from":
             text = value.decode("latin-1")
             for _, address in getaddresses([text]):
-                if "@" in address:
-                    keys.add("from:" + address.strip().lower())
+                address = address.strip().lower()
+                # Mail from a delivery system is a bounce: it gets no acknowledgement and
+                # opens no ticket, so its sender ties nothing together. (Keying on it put
+                # every bounce from one provider into one group, in one worker.)
+                if "@" in address and address.split("@", 1)[0] not in MACHINE_SENDERS:
+                    keys.add("from:" + address)
         else:
             keys.update("id:" + found.decode("latin-1") for found in _IDS.findall(value))
     return keys

@@ -44,7 +44,7 @@ class RuleContext:
 
 Rule = Callable[[Message, RuleContext], MailKind | None]
 
-_MACHINE_SENDERS = frozenset(
+MACHINE_SENDERS = frozenset(
     {
         "mailer-daemon",
         "mailer_daemon",
@@ -187,7 +187,7 @@ def mailer_daemon_sender(message: Message, context: RuleContext) -> MailKind | N
     name, address = address_of(message, "From")
     raw = str(message.get("From", "")).strip()
     local = address.split("@", 1)[0] if address else raw
-    if local.strip().lower() in _MACHINE_SENDERS or _MACHINE_NAMES.match(name.strip()):
+    if local.strip().lower() in MACHINE_SENDERS or _MACHINE_NAMES.match(name.strip()):
         return MailKind.BOUNCE
     # "From: <>" is the null sender that only delivery systems use.
     return MailKind.BOUNCE if not address and raw.endswith("<>") else None

@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from helpdesk.committees import add_committee
 from helpdesk.extensions import db
 from helpdesk.inbound.mailbox import FetchedMail
-from helpdesk.inbound.parallel import ParallelIngester
+from helpdesk.inbound.parallel import ParallelIngester, ordered_groups
 from helpdesk.inbound.runner import AppHandler, make_handler
 from helpdesk.models import BounceRecord, InboundReceipt, Ticket
 from tests.inbound.test_ingest import _dsn
@@ -68,3 +68,21 @@ def test_two_workers_ingest_a_batch_once_each_and_in_order(committed_app):
         numbers = db.session.scalars(sa.select(Ticket.number)).all()
         assert len(set(numbers)) == len(numbers)
         db.session.remove()
+
+
+def test_mails_that_depend_on_each_other_share_a_group_and_bounces_do_not():
+    first = make_mail(sender="Sam <sam@example.net>", subject="Visa letter")
+    first_id = first.split(b"Message-ID: <", 1)[1].split(b">", 1)[0].decode()
+    reply = make_mail(
+        sender="Kim <kim@example.org>", subject="Re: Visa letter", in_reply_to=f"<{first_id}>"
+    )
+    again = make_mail(sender="sam@EXAMPLE.net", subject="Also")
+    other = make_mail(sender="Alex <alex@example.com>", subject="Hotel")
+    # Bounces from one provider's MAILER-DAEMON: no acknowledgement, no ticket, so no
+    # reason to handle them one after the other in a single worker.
+    bounces = [
+        make_mail(sender="Mail Delivery Subsystem <MAILER-DAEMON@googlemail.com>", subject=s)
+        for s in ("Delivery Status Notification (Failure)", "Undeliverable")
+    ]
+    groups = ordered_groups([first, other, reply, *bounces, again])
+    assert sorted(groups) == [[0, 2, 5], [1], [3], [4]]
