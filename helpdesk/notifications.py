@@ -131,11 +131,14 @@ def _listeners(committee_id: int) -> tuple[bool, bool]:
         .where(Membership.committee_id == committee_id, Membership.notify_email.is_(True))
         .exists()
     )
-    row = db.session.execute(
-        sa.select(Committee.discord_webhook_encrypted.is_not(None), opted_in).where(
-            Committee.id == committee_id
-        )
-    ).first()
+    # Reads committees and memberships only: what the caller has pending can wait for the
+    # next flush instead of forcing one here.
+    with db.session.no_autoflush:
+        row = db.session.execute(
+            sa.select(Committee.discord_webhook_encrypted.is_not(None), opted_in).where(
+                Committee.id == committee_id
+            )
+        ).first()
     return (bool(row[0]), bool(row[1])) if row else (False, False)
 
 

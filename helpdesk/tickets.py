@@ -91,13 +91,16 @@ def create_ticket(
     actor_id: int | None = None,
 ) -> Ticket:
     """Open a new ticket in a committee's queue."""
-    if db.session.get(Committee, committee_id) is None:
+    committee = db.session.get(Committee, committee_id)
+    if committee is None:
         raise NotFound("no such committee", field="committee")
     now = utcnow()
     ticket = Ticket(
         number=next_ticket_number(),
         subject=subject.strip()[:2000],
-        committee_id=committee_id,
+        # The row just read, so that reading ticket.committee in this transaction needs
+        # no second query.
+        committee=committee,
         contact_id=contact_id,
         priority=Priority(priority),
         status=TicketStatus.NEW,

@@ -24,7 +24,7 @@ from helpdesk.models import (
     Ticket,
 )
 from helpdesk.outbound.render import default_template, render_string
-from helpdesk.outbound.transactional import display_from, is_suppressed, queue_message
+from helpdesk.outbound.transactional import display_from, queue_message, suppressed
 
 if TYPE_CHECKING:
     from helpdesk.inbound.facts import MailFacts
@@ -56,17 +56,16 @@ def should_acknowledge(facts: MailFacts, committee: CommitteeInfo) -> str | None
         return "a no-reply address"
     if addresses.normalize(address) in directory().committee_by_address:
         return "one of our own addresses"
-    if is_suppressed(address):
-        return "a suppressed address"
     since = utcnow() - timedelta(minutes=current_app.config["HELPDESK_ACK_INTERVAL_MINUTES"])
-    recent = db.session.scalar(
-        sa.select(OutboundMessage.id).where(
-            OutboundMessage.kind == OutboundKind.ACKNOWLEDGEMENT,
-            OutboundMessage.to_key == addresses.normalize(address),
-            OutboundMessage.created_at >= since,
-        )
+    recent = sa.exists().where(
+        OutboundMessage.kind == OutboundKind.ACKNOWLEDGEMENT,
+        OutboundMessage.to_key == addresses.normalize(address),
+        OutboundMessage.created_at >= since,
     )
-    if recent is not None:
+    blocked, acknowledged = db.session.execute(sa.select(suppressed(address), recent)).one()
+    if blocked:
+        return "a suppressed address"
+    if acknowledged:
         return "acknowledged recently"
     return None
 

@@ -5,15 +5,12 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-import sqlalchemy as sa
-
 from helpdesk import addresses, contacts, tickets
 from helpdesk.errors import ServiceError
 from helpdesk.extensions import db
 from helpdesk.inbound.directory import directory
 from helpdesk.models import (
     Attachment,
-    Committee,
     Direction,
     Message,
     Ticket,
@@ -122,12 +119,10 @@ def _add_participants(ticket: Ticket, facts: MailFacts) -> None:
     """Cc'd people join an open committee's ticket; never a members-only or private one."""
     if not facts.sender.verified:
         return
-    # Read now, not from the directory's copy: a committee made private a moment ago must
-    # not take strangers in.
-    visibility = db.session.scalar(
-        sa.select(Committee.visibility).where(Committee.id == ticket.committee_id)
-    )
-    if visibility != Visibility.OPEN:
+    # Read in this transaction, not from the directory's copy: a committee made private a
+    # moment ago must not take strangers in. (A ticket opened in this transaction already
+    # holds the row.)
+    if ticket.committee.visibility != Visibility.OPEN:
         return
     ours = directory().committee_by_address
     existing = {p.address for p in ticket.participants}

@@ -154,14 +154,15 @@ def queue_message_columns(columns: dict[str, Any]) -> int:
 
 def is_suppressed(address: str, reasons=BLOCKING_REASONS) -> bool:
     """Whether ``address`` is on the suppression list for one of ``reasons``."""
-    return (
-        db.session.scalar(
-            sa.select(Suppression.id).where(
-                Suppression.address_key == addresses.normalize(parseaddr(address)[1] or address),
-                Suppression.reason.in_(reasons),
-            )
-        )
-        is not None
+    return bool(db.session.scalar(sa.select(suppressed(address, reasons))))
+
+
+def suppressed(address: str, reasons=BLOCKING_REASONS) -> sa.Exists:
+    """SQL: ``address`` is on the suppression list for one of ``reasons`` (to ask in one
+    statement with other questions)."""
+    return sa.exists().where(
+        Suppression.address_key == addresses.normalize(parseaddr(address)[1] or address),
+        Suppression.reason.in_(reasons),
     )
 
 
