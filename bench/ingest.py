@@ -109,10 +109,11 @@ def main() -> None:
             started = time.perf_counter()
             try:
                 ok = runner.fetch_all_once(app, configs, args.batch_size, handle=handle)
+                elapsed = time.perf_counter() - started
             finally:
+                # Stopping the processes is not counted either, like starting them.
                 if hasattr(handle, "close"):
                     handle.close()
-            elapsed = time.perf_counter() - started
             with app.app_context():
                 from helpdesk.models import InboundReceipt, QuarantinedMail, RawMail
 
