@@ -93,6 +93,18 @@ def _prepare(items: Sequence[tuple[bytes, Source]]) -> list[_Prepared]:
     return prepared
 
 
+def _holds_locks(result: IngestResult) -> bool:
+    """Whether a written mail left locks others may wait for: the row of a ticket that
+    already existed (agents work on it), and on SQLite the whole database. A ticket opened
+    in this transaction is invisible to everyone else until the commit, so nobody waits
+    for its rows."""
+    if not result.ticket_numbers:
+        return False
+    if db.session.get_bind().dialect.name == "sqlite":
+        return True
+    return not set(result.ticket_numbers) <= set(result.new_ticket_numbers)
+
+
 def _write_all(prepared: list[_Prepared]) -> list[IngestResult]:
     commit_asynchronously()
     raw_ids = raw_rows({p.sha256: len(p.raw) for p in prepared})
@@ -111,10 +123,9 @@ def _write_all(prepared: list[_Prepared]) -> list[IngestResult]:
         scopes = seen.setdefault(p.facts.receipt_key, set())
         result = write(p.facts, raw_id, scopes, p.stage, reports)
         results.append(result)
-        if result.ticket_numbers:
-            # Writing to a ticket locks its row (and its contact's; on SQLite the
-            # ticket-number counter too): commit at once rather than hold them for the
-            # rest of the batch, while agents and the other ingest processes wait.
+        if _holds_locks(result):
+            # Commit at once rather than hold the locks for the rest of the batch, while
+            # agents and the other ingest processes wait.
             db.session.commit()
             commit_asynchronously()
     reports.flush()

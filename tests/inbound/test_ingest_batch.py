@@ -152,3 +152,41 @@ def test_a_database_outage_fails_every_mail_and_quarantines_none(monkeypatch):
     assert all(isinstance(r, sa.exc.OperationalError) for r in results)
     assert _count(QuarantinedMail) == 0
     assert _count(Ticket) == 0
+
+
+def test_a_follow_up_is_committed_at_once_and_a_new_ticket_with_the_batch(monkeypatch):
+    first = make_mail(sender="Sam <sam@example.net>", subject="Visa letter")
+    first_id = first.split(b"Message-ID: <", 1)[1].split(b">", 1)[0].decode()
+    _batch(first)
+    follow_up = make_mail(
+        sender="Sam <sam@example.net>", subject="Re: Visa letter", in_reply_to=f"<{first_id}>"
+    )
+    events = []
+    stored = records.store_message
+
+    def store_message(ticket, facts, *args, **kwargs):
+        events.append(facts.mail.subject)
+        return stored(ticket, facts, *args, **kwargs)
+
+    def committed(session):
+        # Jobs run inline after a commit commit too; one mark per commit of the batch.
+        if events and events[-1] != "commit":
+            events.append("commit")
+
+    monkeypatch.setattr(records, "store_message", store_message)
+    sa.event.listen(db.session, "after_commit", committed)
+    try:
+        results = _batch(
+            follow_up,
+            make_mail(sender="Kim <kim@example.org>", subject="Hotel"),
+            make_mail(sender="Alex <alex@example.com>", subject="Visa"),
+        )
+    finally:
+        sa.event.remove(db.session, "after_commit", committed)
+    assert _outcomes(results) == ["tickets", "tickets", "tickets"]
+    if db.engine.dialect.name == "sqlite":
+        # One writer locks the whole database: every ticket mail is committed at once.
+        assert events == ["Re: Visa letter", "commit", "Hotel", "commit", "Visa", "commit"]
+    else:
+        # Agents may be working on the existing ticket; nobody else sees the new ones yet.
+        assert events == ["Re: Visa letter", "commit", "Hotel", "Visa", "commit"]
