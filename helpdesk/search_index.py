@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import re
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -98,13 +99,18 @@ def write_pending(session=None) -> None:
     pending = session.info.pop(_PENDING, None)
     if not pending:
         return
+    new_documents = []
     for ticket_id, entries in pending.items():
         if _REBUILD in entries:
             _rebuild_now(session, ticket_id)
         elif entries[0] is _NEW:
-            _insert_now(session, ticket_id, " ".join(entries[1:])[:MAX_DOCUMENT_CHARS])
+            document = " ".join(entries[1:])[:MAX_DOCUMENT_CHARS]
+            new_documents.append({"ticket_id": ticket_id, "document": document})
         else:
             _append_now(session, ticket_id, " ".join(entries))
+    if new_documents:
+        # The tickets a fetched batch opened, in one statement.
+        _insert_now(session, new_documents)
 
 
 @sa.event.listens_for(Session, "before_commit")
@@ -128,11 +134,9 @@ def _rebuild_now(session, ticket_id: int) -> None:
     session.flush()
 
 
-def _insert_now(session, ticket_id: int, document: str) -> None:
+def _insert_now(session, rows: list[dict[str, Any]]) -> None:
     session.flush()
-    session.connection().execute(
-        sa.insert(TicketSearchDocument.__table__).values(ticket_id=ticket_id, document=document)
-    )
+    session.connection().execute(sa.insert(TicketSearchDocument.__table__), rows)
 
 
 def _append_now(session, ticket_id: int, text: str) -> None:
