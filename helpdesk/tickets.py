@@ -34,7 +34,8 @@ TICKET_COUNTER = "ticket_number"
 MAX_TAG_LENGTH = 64
 
 
-# On PostgreSQL (see the migration that made it): numbers without a lock held to commit.
+# On PostgreSQL (see the migrations that made it and made it the column's default):
+# numbers without a lock held to commit.
 TICKET_SEQUENCE = "ticket_number_seq"
 
 
@@ -96,7 +97,6 @@ def create_ticket(
         raise NotFound("no such committee", field="committee")
     now = utcnow()
     ticket = Ticket(
-        number=next_ticket_number(),
         subject=subject.strip()[:2000],
         # The row just read, so that reading ticket.committee in this transaction needs
         # no second query.
@@ -110,6 +110,9 @@ def create_ticket(
         participants=[],
         tag_rows=[],
     )
+    if db.session.get_bind().dialect.name != "postgresql":
+        # PostgreSQL's column default takes the number in the INSERT itself.
+        ticket.number = next_ticket_number()
     db.session.add(ticket)
     for tag in tags:
         _add_tag(ticket, tag)
