@@ -125,7 +125,24 @@ def set_email_opt_in(user_id: int, committee_id: int, wanted: bool) -> None:
 
 
 def _listeners(committee_id: int) -> tuple[bool, bool]:
-    """(has a Discord webhook, has members who want mail), in one query."""
+    """(has a Discord webhook, has members who want mail), in one query per committee and
+    transaction (a fetched batch opens many tickets in the same queues)."""
+    transaction = db.session().get_transaction()
+    if transaction is None:
+        return _read_listeners(committee_id)
+    cached = db.session.info.get(_LISTENERS)
+    if cached is None or cached[0] is not transaction:
+        cached = db.session.info[_LISTENERS] = (transaction, {})
+    known = cached[1]
+    if committee_id not in known:
+        known[committee_id] = _read_listeners(committee_id)
+    return known[committee_id]
+
+
+_LISTENERS = "helpdesk_notification_listeners"
+
+
+def _read_listeners(committee_id: int) -> tuple[bool, bool]:
     opted_in = (
         sa.select(Membership.user_id)
         .where(Membership.committee_id == committee_id, Membership.notify_email.is_(True))
