@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING
 
 from helpdesk import addresses, contacts, tickets
 from helpdesk.errors import ServiceError
-from helpdesk.extensions import db
 from helpdesk.inbound.directory import directory
 from helpdesk.models import (
     Attachment,
@@ -103,8 +102,8 @@ def store_message(
             ),
             reopen=False,
         )
+    # Attachments and participants go with the next flush: nothing reads their ids here.
     _add_participants(ticket, facts)
-    db.session.flush()
     return message
 
 
