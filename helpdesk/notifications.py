@@ -124,6 +124,9 @@ def set_email_opt_in(user_id: int, committee_id: int, wanted: bool) -> None:
 # -- the hooks: called in the transaction of the change ---------------------------------
 
 
+_LISTENERS = "helpdesk_notification_listeners"
+
+
 def _listeners(committee_id: int) -> tuple[bool, bool]:
     """(has a Discord webhook, has members who want mail), in one query per committee and
     transaction (a fetched batch opens many tickets in the same queues)."""
@@ -137,9 +140,6 @@ def _listeners(committee_id: int) -> tuple[bool, bool]:
     if committee_id not in known:
         known[committee_id] = _read_listeners(committee_id)
     return known[committee_id]
-
-
-_LISTENERS = "helpdesk_notification_listeners"
 
 
 def _read_listeners(committee_id: int) -> tuple[bool, bool]:

@@ -5,7 +5,8 @@ ingests a batch faster by spreading it over worker processes. Mails that must be
 in order go to the same worker, in UID order: mails from the same sender (one
 acknowledgement per interval) and mails that name each other's Message-IDs (a reply
 arriving in the same batch as the mail it answers). Everything else is independent: each
-mail is its own transaction, and the dedupe keys settle any race.
+worker writes its share in transactions of its own, and the dedupe keys settle any race.
+While the workers ingest a batch, the fetcher fetches the next (see submit_batch).
 """
 
 from __future__ import annotations
