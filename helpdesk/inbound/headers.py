@@ -163,6 +163,18 @@ def parse_addresses(value: str | Header | None, hint: str | None = None) -> list
     if value is None:
         return []
     text = raw_text(value, hint)
+    if len(text) > _CACHED_HEADER_LENGTH:
+        return list(_parse_address_text.__wrapped__(text))
+    return list(_parse_address_text(text))
+
+
+# Parsing, classifying and identifying a mail read the same From, To and Cc values, and
+# a bounce repeats them in the returned message. (Long lists are parsed every time.)
+_CACHED_HEADER_LENGTH = 2000
+
+
+@functools.lru_cache(maxsize=256)
+def _parse_address_text(text: str) -> tuple[Address, ...]:
     try:
         # mail-parser parses the structure before decoding names, so an encoded comma
         # or angle bracket inside a display name cannot split or forge an address.
@@ -171,7 +183,7 @@ def parse_addresses(value: str | Header | None, hint: str | None = None) -> list
         # Its name decoding refuses some broken encoded words (bad base64 padding);
         # parse without it and decode the names leniently afterwards.
         pairs = getaddresses([text])
-    return [_address(name, address) for name, address in pairs if address and address.strip()]
+    return tuple(_address(name, address) for name, address in pairs if address and address.strip())
 
 
 def address_from_pair(name: str, address: str) -> Address:
