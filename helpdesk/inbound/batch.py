@@ -125,7 +125,8 @@ def _write_all(prepared: list[_Prepared]) -> list[IngestResult]:
         results.append(result)
         if _holds_locks(result):
             # Commit at once rather than hold the locks for the rest of the batch, while
-            # agents and the other ingest processes wait.
+            # agents and the other ingest processes wait; the receipts go with the rows.
+            reports.flush()
             db.session.commit()
             commit_asynchronously()
     reports.flush()

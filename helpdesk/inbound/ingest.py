@@ -208,10 +208,18 @@ def write(
     if reports is not None and reports.suppresses(facts.sender_address):
         # The mail's acknowledgement must see the sender suppressed by a queued report.
         reports.flush()
-    return _write_mail(facts, raw_id, seen, stage)
+    return _write_mail(facts, raw_id, seen, stage, reports)
 
 
-def _write_mail(facts: MailFacts, raw_id: int, seen: set[str], stage: Stage) -> IngestResult:
+def _write_mail(
+    facts: MailFacts, raw_id: int, seen: set[str], stage: Stage, reports: ReportBatch | None
+) -> IngestResult:
+    def receipt(scope: str, outcome: ReceiptOutcome, **ids: int | None) -> None:
+        if reports is None:
+            insert_receipt(facts, scope, outcome, raw_id, **ids)
+        else:
+            reports.add_receipt(receipt_row(facts, scope, outcome, raw_id, **ids))
+
     from helpdesk.inbound.classify import MailKind
 
     kind = facts.classification.kind
@@ -239,18 +247,16 @@ def _write_mail(facts: MailFacts, raw_id: int, seen: set[str], stage: Stage) -> 
                 continue
             seen.add(scope)
             message = records.store_message(ticket, facts, raw_id, reopen=False)
-            insert_receipt(
-                facts,
+            receipt(
                 scope,
                 ReceiptOutcome.AUTO_REPLY_ATTACHED,
-                raw_id,
                 ticket_id=ticket.id,
                 message_id=message.id,
             )
             numbers.append(ticket.number)
         if not match.tickets and "auto_reply" not in seen:
             seen.add("auto_reply")
-            insert_receipt(facts, "auto_reply", ReceiptOutcome.AUTO_REPLY_DROPPED, raw_id)
+            receipt("auto_reply", ReceiptOutcome.AUTO_REPLY_DROPPED)
         return IngestResult(raw_id, "auto_reply", ticket_numbers=numbers)
 
     stage.name = "route"
@@ -264,28 +270,14 @@ def _write_mail(facts: MailFacts, raw_id: int, seen: set[str], stage: Stage) -> 
         seen.add(scope)
         if ticket is not None:
             message = records.store_message(ticket, facts, raw_id, reopen=True)
-            insert_receipt(
-                facts,
-                scope,
-                ReceiptOutcome.FOLLOW_UP,
-                raw_id,
-                ticket_id=ticket.id,
-                message_id=message.id,
-            )
+            receipt(scope, ReceiptOutcome.FOLLOW_UP, ticket_id=ticket.id, message_id=message.id)
             result.ticket_numbers.append(ticket.number)
             notifications.customer_replied(ticket, message)
             continue
         ticket, message = records.open_ticket(committee_id, facts, raw_id)
         for number, kind_of_link in linked_from:
             db.session.add(TicketLink(ticket_id=ticket.id, linked_number=number, kind=kind_of_link))
-        insert_receipt(
-            facts,
-            scope,
-            ReceiptOutcome.TICKET_CREATED,
-            raw_id,
-            ticket_id=ticket.id,
-            message_id=message.id,
-        )
+        receipt(scope, ReceiptOutcome.TICKET_CREATED, ticket_id=ticket.id, message_id=message.id)
         result.ticket_numbers.append(ticket.number)
         result.new_ticket_numbers.append(ticket.number)
         _acknowledge_safely(ticket, facts)

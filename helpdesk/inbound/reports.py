@@ -41,13 +41,20 @@ class _Pending:
 
 
 class ReportBatch:
-    """Bounce and complaint records (with their receipts) waiting to be written."""
+    """Bounce and complaint records (with their receipts), and other mails' receipts,
+    waiting to be written."""
 
     def __init__(self) -> None:
         self._pending: list[_Pending] = []
+        self._receipts: list[dict[str, Any]] = []
 
     def __bool__(self) -> bool:
-        return bool(self._pending)
+        return bool(self._pending or self._receipts)
+
+    def add_receipt(self, receipt: dict[str, Any]) -> None:
+        """Queue the receipt of another mail (one that opened or joined a ticket), to be
+        written with the rest before the transaction commits."""
+        self._receipts.append(receipt)
 
     def add_bounce(self, report: BounceReport, raw_mail_id: int, receipt: dict[str, Any]) -> None:
         """Queue a bounce record, the suppression of its hard-bounced addresses, and the
@@ -75,7 +82,9 @@ class ReportBatch:
     def flush(self) -> None:
         """Write everything queued, in the current transaction."""
         pending, self._pending = self._pending, []
+        receipts, self._receipts = self._receipts, []
         if not pending:
+            _insert_many(InboundReceipt.__table__, receipts)
             return
         outbound = _outbound_ids(p.report.original_message_id for p in pending)
         suppressions: dict[str, tuple[SuppressionReason, str]] = {}
@@ -93,7 +102,7 @@ class ReportBatch:
                         # The first reason is kept, as on the list itself.
                         suppressions.setdefault(key, (reason, source))
         _insert_suppressions(suppressions)
-        _insert_many(InboundReceipt.__table__, [p.receipt for p in pending])
+        _insert_many(InboundReceipt.__table__, [p.receipt for p in pending] + receipts)
 
 
 def _record_row(p: _Pending, outbound: dict[str, int]) -> dict[str, Any]:
