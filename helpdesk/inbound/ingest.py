@@ -214,13 +214,14 @@ def write(
 def _write_mail(
     facts: MailFacts, raw_id: int, seen: set[str], stage: Stage, reports: ReportBatch | None
 ) -> IngestResult:
+    from helpdesk.inbound.classify import MailKind
+
     def receipt(scope: str, outcome: ReceiptOutcome, **ids: int | None) -> None:
+        # Queued with a batch's other receipts when there is a batch.
         if reports is None:
             insert_receipt(facts, scope, outcome, raw_id, **ids)
         else:
             reports.add_receipt(receipt_row(facts, scope, outcome, raw_id, **ids))
-
-    from helpdesk.inbound.classify import MailKind
 
     kind = facts.classification.kind
     if kind is not MailKind.AUTO_REPLY:
