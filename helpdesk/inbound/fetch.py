@@ -40,6 +40,8 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from helpdesk.inbound.after_import import AfterImportQueue
+from helpdesk.inbound.fetch_errors import FetchIncomplete, HandleFailure
 from helpdesk.inbound.imap import ImapError, ImapSession
 from helpdesk.inbound.mailbox import Checkpoint, FetchedMail, MailboxConfig
 from helpdesk.inbound.oauth2 import TokenProvider
@@ -51,42 +53,6 @@ DEFAULT_BATCH_SIZE = 100
 DEFAULT_BATCH_BYTES = 32 * 1024 * 1024
 
 Handler = Callable[[FetchedMail], None]
-
-
-@dataclass(frozen=True)
-class HandleFailure:
-    """A mail whose handler raised; it will be offered again on the next pass."""
-
-    mailbox: str
-    folder: str
-    uidvalidity: int
-    uid: int
-    error: str
-
-
-class FetchIncomplete(Exception):
-    """A pass went through every folder but left mails or folders to retry."""
-
-    def __init__(
-        self,
-        mailbox: str,
-        handled: int,
-        failures: list[HandleFailure] | None = None,
-        folder_errors: dict[str, str] | None = None,
-    ) -> None:
-        self.mailbox = mailbox
-        self.handled = handled
-        self.failures = failures or []
-        self.folder_errors = folder_errors or {}
-        parts = []
-        if self.failures:
-            first = self.failures[0]
-            parts.append(
-                f"{len(self.failures)} mail(s) failed to be handled, first UID {first.uid} "
-                f"in {first.folder!r}: {first.error}"
-            )
-        parts.extend(f"folder {name!r}: {error}" for name, error in self.folder_errors.items())
-        super().__init__(f"mailbox {mailbox}: " + "; ".join(parts))
 
 
 def plan_batches(
@@ -162,8 +128,7 @@ class MailboxFetcher:
             tokens = TokenProvider(config.oauth2)
         self.tokens = tokens
         self.session: ImapSession | None = None
-        # Handled UIDs whose after-import action is not yet confirmed, per folder.
-        self._unapplied: dict[str, tuple[int, set[int]]] = {}
+        self.after_import = AfterImportQueue(config.name, self.action)
         # The highest UID each folder is known to hold, as of the last pass.
         self._seen_upto: dict[str, int] = {}
         self._stop = threading.Event()
@@ -238,7 +203,9 @@ class MailboxFetcher:
             watermark = 0
         else:
             watermark = mark[1]
-        self._apply_unapplied(session, folder, status.uidvalidity)
+        refused = self.after_import.apply_left(session, folder, status.uidvalidity)
+        if refused is not None:
+            self._folder_errors[folder] = refused
         progress = _FolderPass(folder, status.uidvalidity, failures)
         cursor = watermark
         pipelined = hasattr(self.handle, "submit_batch")
@@ -360,24 +327,7 @@ class MailboxFetcher:
                 advance_to = uid
         if advance_to is not None:
             self.checkpoint.advance(name, folder, uidvalidity, advance_to)
-        self._after_import(session, folder, uidvalidity, done)
-
-    def _after_import(
-        self, session: ImapSession | None, folder: str, uidvalidity: int, uids: list[int]
-    ) -> None:
-        """Apply the after-import action to handled mail, or (without a session, or when
-        the connection breaks) keep it to apply first thing on the next connection."""
-        if self.action.action == "leave" or not uids:
-            return
-        known_validity, pending = self._unapplied.get(folder, (uidvalidity, set()))
-        if known_validity != uidvalidity:
-            pending = set()
-        pending.update(uids)
-        self._unapplied[folder] = (uidvalidity, pending)
-        if session is None:
-            return
-        session.apply_after_import(sorted(pending), self.action)
-        del self._unapplied[folder]
+        self.after_import.apply(session, folder, uidvalidity, done)
 
     def _run_handler(self, mails: list[FetchedMail]) -> dict[int, BaseException]:
         """Hand the batch to the handler; the exceptions of the mails that failed, by UID."""
@@ -392,30 +342,6 @@ class MailboxFetcher:
             except Exception as error:
                 errors[mail.uid] = error
         return errors
-
-    def _apply_unapplied(self, session: ImapSession, folder: str, uidvalidity: int) -> None:
-        entry = self._unapplied.get(folder)
-        if entry is None:
-            return
-        if entry[0] != uidvalidity:
-            # Those UIDs name nothing in the new generation of the folder.
-            del self._unapplied[folder]
-            return
-        log.info(
-            "mailbox %s folder %r: applying the after-import action left from before",
-            self.config.name,
-            folder,
-        )
-        try:
-            session.apply_after_import(sorted(entry[1]), self.action)
-        except ImapError as error:
-            if type(error) is not ImapError:
-                raise
-            # New mail is still fetched; the refusal is reported at the end of the pass.
-            log.error("mailbox %s folder %r: %s", self.config.name, folder, error)
-            self._folder_errors[folder] = str(error)
-            return
-        self._unapplied.pop(folder, None)
 
     def wait(self, timeout: float, stop: threading.Event) -> bool:
         """Wait for new mail in the first folder (IDLE, or a poll interval without it).

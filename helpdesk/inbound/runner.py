@@ -21,7 +21,8 @@ from helpdesk import audit
 from helpdesk.extensions import db
 from helpdesk.inbound.alerts import alert_admins
 from helpdesk.inbound.batch import ingest_batch
-from helpdesk.inbound.fetch import FetchIncomplete, fetch_once
+from helpdesk.inbound.fetch import fetch_once
+from helpdesk.inbound.fetch_errors import FetchIncomplete
 from helpdesk.inbound.imap import ImapError
 from helpdesk.inbound.ingest import Source, ingest, make_durable
 from helpdesk.inbound.mailbox import FetchedMail, MailboxConfig

@@ -18,7 +18,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from helpdesk.inbound.fetch import DEFAULT_BATCH_SIZE, FetchIncomplete, Handler, MailboxFetcher
+from helpdesk.inbound.fetch import DEFAULT_BATCH_SIZE, Handler, MailboxFetcher
+from helpdesk.inbound.fetch_errors import FetchIncomplete
 from helpdesk.inbound.imap import ImapConnectionError, ImapLoginError
 from helpdesk.inbound.mailbox import Checkpoint, MailboxConfig
 

@@ -8,7 +8,8 @@ import threading
 import pytest
 
 from helpdesk.inbound import imap
-from helpdesk.inbound.fetch import FetchIncomplete, MailboxFetcher, fetch_once
+from helpdesk.inbound.fetch import MailboxFetcher, fetch_once
+from helpdesk.inbound.fetch_errors import FetchIncomplete
 from helpdesk.inbound.imap import ImapConnectionError
 from tests.inbound.conftest import make_mail
 
