@@ -97,44 +97,10 @@ def message_columns(
     }
 
 
-def queue_message(
-    kind: OutboundKind | str,
-    *,
-    from_addr: str,
-    to: list[str],
-    subject: str,
-    text: str,
-    html: str | None = None,
-    cc: list[str] | None = None,
-    bcc: list[str] | None = None,
-    reply_to: str | None = None,
-    headers: dict[str, str] | None = None,
-    message_id: str,
-    ticket_id: int | None = None,
-    thread_message_id: int | None = None,
-    attachments: list[dict] | None = None,
-    api_user_id: int | None = None,
-) -> OutboundMessage:
-    """Write a transactional mail and queue its delivery for after the commit."""
-    row = OutboundMessage(
-        **message_columns(
-            kind,
-            from_addr=from_addr,
-            to=to,
-            subject=subject,
-            text=text,
-            html=html,
-            cc=cc,
-            bcc=bcc,
-            reply_to=reply_to,
-            headers=headers,
-            message_id=message_id,
-            ticket_id=ticket_id,
-            thread_message_id=thread_message_id,
-            attachments=attachments,
-            api_user_id=api_user_id,
-        )
-    )
+def queue_message(kind: OutboundKind | str, **fields: Any) -> OutboundMessage:
+    """Write a transactional mail (``fields`` as for :func:`message_columns`) and queue its
+    delivery for after the commit."""
+    row = OutboundMessage(**message_columns(kind, **fields))
     db.session.add(row)
     db.session.flush()
     enqueue(deliver, row.id)
