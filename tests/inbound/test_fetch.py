@@ -106,9 +106,13 @@ def test_seen_changes_by_another_client_change_nothing_about_what_is_fetched(
     assert recorder.uids == first + later
 
 
+# Also a handler taking batches in two steps (submit_batch, make_durable), as the process
+# pool does: the next batch is fetched while it works, and nothing else changes.
+@pytest.mark.parametrize("handler", ["recorder", "pipelined_recorder"])
 def test_a_failing_handler_keeps_the_watermark_but_later_mail_is_still_handled(
-    dovecot, imap_user, make_config, checkpoint, recorder
+    dovecot, imap_user, make_config, checkpoint, handler, request
 ):
+    recorder = request.getfixturevalue(handler)
     uids = dovecot.append_many(imap_user, [make_mail(n) for n in range(8)])
     recorder.fail_uids = {uids[3]}
     config = make_config()

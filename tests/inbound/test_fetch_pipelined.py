@@ -9,7 +9,6 @@ import pytest
 
 from helpdesk.inbound import imap
 from helpdesk.inbound.fetch import MailboxFetcher, fetch_once
-from helpdesk.inbound.fetch_errors import FetchIncomplete
 from helpdesk.inbound.imap import ImapConnectionError
 from tests.inbound.conftest import make_mail
 
@@ -73,26 +72,6 @@ def test_the_next_batch_is_fetched_while_the_handler_works_and_order_is_kept(
         ("durable",),
         ("advance", b3[-1]),
     ]
-
-
-def test_a_failing_mail_keeps_the_watermark_and_later_mail_is_still_handled(
-    dovecot, imap_user, make_config, checkpoint, pipelined_recorder
-):
-    uids = dovecot.append_many(imap_user, [make_mail(n) for n in range(8)])
-    pipelined_recorder.fail_uids = {uids[3]}
-    config = make_config()
-
-    with pytest.raises(FetchIncomplete) as raised:
-        fetch_once(config, checkpoint, pipelined_recorder, batch_size=3)
-
-    assert raised.value.handled == 7
-    assert [f.uid for f in raised.value.failures] == [uids[3]]
-    assert pipelined_recorder.uids == uids[:3] + uids[4:]
-    assert checkpoint.get(imap_user, "INBOX")[1] == uids[2]
-
-    pipelined_recorder.fail_uids = set()
-    assert fetch_once(config, checkpoint, pipelined_recorder) == 5
-    assert checkpoint.get(imap_user, "INBOX")[1] == uids[-1]
 
 
 def test_a_stop_ends_the_pass_after_the_batch_in_hand_and_drops_the_one_fetched(

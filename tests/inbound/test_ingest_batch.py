@@ -20,7 +20,7 @@ from helpdesk.models import (
     Ticket,
 )
 from tests.inbound.test_ingest import _dsn
-from tests.support.mails import make_mail
+from tests.support.mails import make_mail, message_id_of
 
 pytestmark = pytest.mark.usefixtures("conference")
 
@@ -65,7 +65,7 @@ def test_a_batch_writes_what_single_mails_would():
     # Our acknowledgement to Sam was also sent to Lee, whose mailbox is gone.
     bounce = _dsn(ack.message_id, "lee@example.com")
     new = make_mail(sender="Sam <sam@example.net>", subject="Another question")
-    new_id = new.split(b"Message-ID: <", 1)[1].split(b">", 1)[0].decode()
+    new_id = message_id_of(new)
     reply = make_mail(
         sender="Sam <sam@example.net>", subject="Re: Another question", in_reply_to=f"<{new_id}>"
     )
@@ -156,7 +156,7 @@ def test_a_database_outage_fails_every_mail_and_quarantines_none(monkeypatch):
 
 def test_a_follow_up_is_committed_at_once_and_a_new_ticket_with_the_batch(monkeypatch):
     first = make_mail(sender="Sam <sam@example.net>", subject="Visa letter")
-    first_id = first.split(b"Message-ID: <", 1)[1].split(b">", 1)[0].decode()
+    first_id = message_id_of(first)
     _batch(first)
     follow_up = make_mail(
         sender="Sam <sam@example.net>", subject="Re: Visa letter", in_reply_to=f"<{first_id}>"

@@ -11,7 +11,7 @@ from helpdesk.inbound.parallel import ParallelIngester, ordered_groups
 from helpdesk.inbound.runner import AppHandler, make_handler
 from helpdesk.models import BounceRecord, InboundReceipt, Ticket
 from tests.inbound.test_ingest import _dsn
-from tests.support.mails import make_mail
+from tests.support.mails import make_mail, message_id_of
 
 
 def _fetched(raws: list[bytes], first_uid: int = 1) -> list[FetchedMail]:
@@ -33,7 +33,7 @@ def test_two_workers_ingest_a_batch_once_each_and_in_order(committed_app):
         add_committee("program", "Program", mail_addresses=["program@conference.test"])
         db.session.commit()
     opening = make_mail(sender="Sam <sam@example.net>", subject="Visa letter")
-    opening_id = opening.split(b"Message-ID: <", 1)[1].split(b">", 1)[0].decode()
+    opening_id = message_id_of(opening)
     # A reply in the same batch must find the ticket its original opened.
     reply = make_mail(
         sender="Sam <sam@example.net>", subject="Re: Visa letter", in_reply_to=f"<{opening_id}>"
@@ -72,7 +72,7 @@ def test_two_workers_ingest_a_batch_once_each_and_in_order(committed_app):
 
 def test_mails_that_depend_on_each_other_share_a_group_and_bounces_do_not():
     first = make_mail(sender="Sam <sam@example.net>", subject="Visa letter")
-    first_id = first.split(b"Message-ID: <", 1)[1].split(b">", 1)[0].decode()
+    first_id = message_id_of(first)
     reply = make_mail(
         sender="Kim <kim@example.org>", subject="Re: Visa letter", in_reply_to=f"<{first_id}>"
     )

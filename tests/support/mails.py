@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import email
 import itertools
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
@@ -47,3 +48,8 @@ def make_mail(
         maintype, _, subtype = content_type.partition("/")
         message.add_attachment(data, maintype=maintype, subtype=subtype, filename=filename)
     return bytes(message)
+
+
+def message_id_of(raw: bytes) -> str:
+    """The Message-ID of a raw mail, without angle brackets."""
+    return email.message_from_bytes(raw)["Message-ID"].strip().strip("<>")
