@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
@@ -91,6 +91,14 @@ def parse_database_url(name: str, raw: str) -> str:
     return url.render_as_string(hide_password=False)
 
 
+def _check_port(name: str, raw: str, parts: SplitResult) -> None:
+    """A port that is not a number (or out of range) is an error, not a default."""
+    try:
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        raise ConfigError(name, f"{raw!r} has an invalid port") from None
+
+
 def parse_redis_url(name: str, raw: str) -> str:
     """Parse a redis://, rediss:// or unix:// URL."""
     value = raw.strip()
@@ -99,10 +107,7 @@ def parse_redis_url(name: str, raw: str) -> str:
         raise ConfigError(name, f"{raw!r} is not a redis://, rediss:// or unix:// URL")
     if parts.scheme != "unix" and not parts.hostname:
         raise ConfigError(name, f"{raw!r} names no host")
-    try:
-        parts.port  # noqa: B018 - raises ValueError on a bad port
-    except ValueError:
-        raise ConfigError(name, f"{raw!r} has an invalid port") from None
+    _check_port(name, raw, parts)
     return value
 
 
@@ -114,10 +119,7 @@ def parse_base_url(name: str, raw: str) -> str:
         raise ConfigError(name, f"{raw!r} is not an http:// or https:// URL")
     if parts.query or parts.fragment:
         raise ConfigError(name, f"{raw!r} must not have a query or fragment")
-    try:
-        parts.port  # noqa: B018
-    except ValueError:
-        raise ConfigError(name, f"{raw!r} has an invalid port") from None
+    _check_port(name, raw, parts)
     return value
 
 
@@ -129,10 +131,7 @@ def parse_smtp_url(name: str, raw: str) -> str:
         raise ConfigError(name, f"{raw!r} does not start with one of {', '.join(SMTP_SCHEMES)}://")
     if not parts.hostname:
         raise ConfigError(name, f"{raw!r} names no host")
-    try:
-        parts.port  # noqa: B018
-    except ValueError:
-        raise ConfigError(name, f"{raw!r} has an invalid port") from None
+    _check_port(name, raw, parts)
     return value
 
 
