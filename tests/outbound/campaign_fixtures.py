@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from helpdesk import addresses
+from helpdesk.models import Campaign, MailTemplate
 from helpdesk.models.audience import (
     ConsentMethod,
     MailingList,
@@ -25,6 +26,21 @@ def add_list(session, committee, slug: str = "news") -> MailingList:
     session.add(row)
     session.flush()
     return row
+
+
+def add_campaign(session, committee, slug: str, **fields) -> Campaign:
+    """A campaign of ``committee`` (Campaign ``fields``) on a new list ``slug``, with a
+    plain template of the same name."""
+    mailing_list = add_list(session, committee, slug)
+    template = MailTemplate(name=slug, subject="Hi", html="<p>Hi</p>")
+    session.add(template)
+    session.flush()
+    campaign = Campaign(
+        committee_id=committee.id, list_id=mailing_list.id, template_id=template.id, **fields
+    )
+    session.add(campaign)
+    session.flush()
+    return campaign
 
 
 def add_subscribers(session, mailing_list, count: int, *, start: int = 0, **fields) -> list:

@@ -10,14 +10,13 @@ from itertools import count
 import pytest
 
 from helpdesk.models import (
-    Campaign,
     CampaignStatus,
     Delivery,
     DeliveryStatus,
-    MailTemplate,
 )
-from helpdesk.models.audience import MailingList, Subscriber
+from helpdesk.models.audience import Subscriber
 from helpdesk.outbound.events import ingest_events
+from tests.outbound.campaign_fixtures import add_campaign
 
 LAUNCHED = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 _serial = count(1)
@@ -40,15 +39,11 @@ def make_campaign(session, make_committee, make_user):
     ):
         i = next(_serial)
         committee = make_committee()
-        mailing_list = MailingList(slug=f"stats-{i}", name="News", committee_id=committee.id)
-        template = MailTemplate(name=f"stats-{i}", subject="Hi", html="<p>Hi</p>")
-        session.add_all([mailing_list, template])
-        session.flush()
-        campaign = Campaign(
+        campaign = add_campaign(
+            session,
+            committee,
+            f"stats-{i}",
             name=f"Newsletter {i}",
-            committee_id=committee.id,
-            list_id=mailing_list.id,
-            template_id=template.id,
             status=CampaignStatus.SENDING if launched else CampaignStatus.DRAFT,
             from_addr="news@conference.test",
             recipient_count=n,
@@ -56,8 +51,6 @@ def make_campaign(session, make_committee, make_user):
             track_opens=track_opens,
             track_clicks=track_clicks,
         )
-        session.add(campaign)
-        session.flush()
         sent = n if sent is None else sent
         deliveries = []
         for k in range(n):

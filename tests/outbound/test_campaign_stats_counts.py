@@ -7,16 +7,15 @@ from datetime import timedelta
 import sqlalchemy as sa
 
 from helpdesk.models import (
-    Campaign,
     CampaignEventCount,
     CampaignStatus,
     Delivery,
     DeliveryStatus,
-    MailTemplate,
     ProviderEvent,
 )
-from helpdesk.models.audience import MailingList, Subscriber
+from helpdesk.models.audience import Subscriber
 from helpdesk.outbound import reports
+from tests.outbound.campaign_fixtures import add_campaign
 from tests.outbound.stats_fixtures import *  # noqa: F403 (fixtures)
 from tests.outbound.stats_fixtures import LAUNCHED, event, ingest, mix
 
@@ -90,18 +89,7 @@ def test_a_batch_posted_three_times_at_once_counts_once(committed_app):
         from helpdesk.committees import add_committee
 
         committee = add_committee("news", "News", mail_addresses=["news@conference.test"])
-        mailing_list = MailingList(slug="news", name="News", committee_id=committee.id)
-        template = MailTemplate(name="news", subject="Hi", html="<p>Hi</p>")
-        db.session.add_all([mailing_list, template])
-        db.session.flush()
-        campaign = Campaign(
-            committee_id=committee.id,
-            list_id=mailing_list.id,
-            template_id=template.id,
-            status=CampaignStatus.SENT,
-        )
-        db.session.add(campaign)
-        db.session.flush()
+        campaign = add_campaign(db.session, committee, "news", status=CampaignStatus.SENT)
         deliveries = []
         for k in range(40):
             subscriber = Subscriber(address_key=f"r{k}@example.org", email=f"r{k}@example.org")

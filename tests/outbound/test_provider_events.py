@@ -14,11 +14,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from helpdesk.database import utcnow
 from helpdesk.models import (
-    Campaign,
     CampaignStatus,
     Delivery,
     DeliveryStatus,
-    MailTemplate,
     OutboundMessage,
     OutboundStatus,
     ProviderEvent,
@@ -26,13 +24,13 @@ from helpdesk.models import (
 )
 from helpdesk.models.audience import (
     ConsentMethod,
-    MailingList,
     Subscriber,
     SubscriberStatus,
     Subscription,
     SubscriptionStatus,
 )
 from helpdesk.outbound.autopause import campaign_stats
+from tests.outbound.campaign_fixtures import add_campaign
 from tests.support.sendgrid_events import (
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
@@ -93,20 +91,9 @@ def make_campaign(session, make_committee):
 
     def make(n: int = 3, *, status: str = CampaignStatus.SENDING, delivery_status="sent"):
         i = next(_serial)
-        committee = make_committee()
-        mailing_list = MailingList(slug=f"news-{i}", name="News", committee_id=committee.id)
-        template = MailTemplate(name=f"tpl-{i}", subject="Hi", html="<p>Hi</p>")
-        session.add_all([mailing_list, template])
-        session.flush()
-        campaign = Campaign(
-            committee_id=committee.id,
-            list_id=mailing_list.id,
-            template_id=template.id,
-            status=status,
-            recipient_count=n,
+        campaign = add_campaign(
+            session, make_committee(), f"news-{i}", status=status, recipient_count=n
         )
-        session.add(campaign)
-        session.flush()
         provider_id = f"req{i}x{secrets.token_hex(4)}"
         deliveries = []
         for k in range(n):
@@ -116,7 +103,7 @@ def make_campaign(session, make_committee):
             session.flush()
             session.add(
                 Subscription(
-                    list_id=mailing_list.id,
+                    list_id=campaign.list_id,
                     subscriber_id=subscriber.id,
                     consent_method=ConsentMethod.IMPORT,
                 )
