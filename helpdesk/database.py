@@ -80,6 +80,19 @@ class Model(DeclarativeBase):
         return f"<{type(self).__name__} {ident[0] if ident and len(ident) == 1 else ident}>"
 
 
+def transaction_cache(session: Any, name: str) -> dict:
+    """A dict named ``name`` that lasts as long as the session's current transaction (a
+    fresh one after a commit or rollback): for reads a busy transaction repeats, such as
+    a committee's settings while a fetched batch opens many tickets in its queue."""
+    transaction = session.get_transaction()
+    if transaction is None:
+        return {}
+    cached = session.info.get(name)
+    if cached is None or cached[0] is not transaction:
+        cached = session.info[name] = (transaction, {})
+    return cached[1]
+
+
 def upsert(session: Any, table: sa.Table | type) -> Any:
     """An INSERT with ``on_conflict_do_*`` for the session's database (PostgreSQL or SQLite).
 

@@ -25,7 +25,7 @@ import sqlalchemy as sa
 from flask import current_app
 
 from helpdesk import access, crypto
-from helpdesk.database import utcnow
+from helpdesk.database import transaction_cache, utcnow
 from helpdesk.extensions import db
 from helpdesk.integrations import discord
 from helpdesk.jobs import enqueue, job
@@ -124,19 +124,10 @@ def set_email_opt_in(user_id: int, committee_id: int, wanted: bool) -> None:
 # -- the hooks: called in the transaction of the change ---------------------------------
 
 
-_LISTENERS = "helpdesk_notification_listeners"
-
-
 def _listeners(committee_id: int) -> tuple[bool, bool]:
     """(has a Discord webhook, has members who want mail), in one query per committee and
     transaction (a fetched batch opens many tickets in the same queues)."""
-    transaction = db.session().get_transaction()
-    if transaction is None:
-        return _read_listeners(committee_id)
-    cached = db.session.info.get(_LISTENERS)
-    if cached is None or cached[0] is not transaction:
-        cached = db.session.info[_LISTENERS] = (transaction, {})
-    known = cached[1]
+    known = transaction_cache(db.session(), "helpdesk.notification_listeners")
     if committee_id not in known:
         known[committee_id] = _read_listeners(committee_id)
     return known[committee_id]
@@ -159,22 +150,22 @@ def _read_listeners(committee_id: int) -> tuple[bool, bool]:
     return (bool(row[0]), bool(row[1])) if row else (False, False)
 
 
-def ticket_opened(ticket: Ticket) -> None:
+def ticket_opened(ticket_id: int, committee_id: int) -> None:
     """A ticket was opened: announce it once the transaction commits."""
-    _announce(ticket, NEW_TICKET, None)
+    _announce(ticket_id, committee_id, NEW_TICKET, None)
 
 
-def customer_replied(ticket: Ticket, message: Message) -> None:
+def customer_replied(ticket: Ticket, message_id: int) -> None:
     """The contact wrote again on a ticket: announce it once the transaction commits."""
-    _announce(ticket, CUSTOMER_REPLY, message.id)
+    _announce(ticket.id, ticket.committee_id, CUSTOMER_REPLY, message_id)
 
 
-def _announce(ticket: Ticket, event: str, message_id: int | None) -> None:
-    webhook, mail = _listeners(ticket.committee_id)
+def _announce(ticket_id: int, committee_id: int, event: str, message_id: int | None) -> None:
+    webhook, mail = _listeners(committee_id)
     if webhook:
-        enqueue(post_to_discord, ticket.id, event)
+        enqueue(post_to_discord, ticket_id, event)
     if mail:
-        enqueue(mail_members, ticket.id, event, message_id)
+        enqueue(mail_members, ticket_id, event, message_id)
 
 
 def mentioned(note: Message) -> None:

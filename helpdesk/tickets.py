@@ -10,16 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-import sqlalchemy as sa
-
-from helpdesk import access, audit, notifications, search_index
-from helpdesk.database import upsert, utcnow
+from helpdesk import access, audit, search_index
+from helpdesk.database import utcnow
 from helpdesk.errors import NotFound, ServiceError
 from helpdesk.extensions import db
 from helpdesk.models import (
     Committee,
     Contact,
-    Counter,
     Direction,
     Message,
     Priority,
@@ -29,39 +26,12 @@ from helpdesk.models import (
     TicketTag,
     User,
 )
-
-TICKET_COUNTER = "ticket_number"
-MAX_TAG_LENGTH = 64
-
-
-# On PostgreSQL (see the migrations that made it and made it the column's default):
-# numbers without a lock held to commit.
-TICKET_SEQUENCE = "ticket_number_seq"
-
-
-def next_ticket_number() -> int:
-    """Take the next public ticket number: unique and increasing.
-
-    PostgreSQL takes it from a sequence, which never waits for other transactions (a
-    rolled-back one leaves a gap); SQLite, with one writer at a time, from a counter row.
-    """
-    if db.session.get_bind().dialect.name == "postgresql":
-        return int(db.session.scalar(sa.select(sa.func.nextval(TICKET_SEQUENCE))))
-    bump = (
-        sa.update(Counter)
-        .where(Counter.name == TICKET_COUNTER)
-        .values(value=Counter.value + 1)
-        .returning(Counter.value)
-    )
-    number = db.session.scalar(bump)
-    if number is None:
-        db.session.execute(
-            upsert(db.session, Counter)
-            .values(name=TICKET_COUNTER, value=0)
-            .on_conflict_do_nothing()
-        )
-        number = db.session.scalar(bump)
-    return int(number)
+from helpdesk.ticket_rows import (
+    announce_opened,
+    clean_tag,
+    message_values,
+    ticket_values,
+)
 
 
 def touch(ticket: Ticket) -> None:
@@ -82,6 +52,13 @@ def get_ticket(ticket_id: int) -> Ticket:
     return ticket
 
 
+def _committee(committee_id: int) -> Committee:
+    committee = db.session.get(Committee, committee_id)
+    if committee is None:
+        raise NotFound("no such committee", field="committee")
+    return committee
+
+
 def create_ticket(
     committee_id: int,
     subject: str,
@@ -92,43 +69,27 @@ def create_ticket(
     actor_id: int | None = None,
 ) -> Ticket:
     """Open a new ticket in a committee's queue."""
-    committee = db.session.get(Committee, committee_id)
-    if committee is None:
-        raise NotFound("no such committee", field="committee")
-    now = utcnow()
     ticket = Ticket(
-        subject=subject.strip()[:2000],
+        **ticket_values(committee_id, subject, contact_id=contact_id, priority=priority),
         # The row just read, so that reading ticket.committee in this transaction needs
         # no second query.
-        committee=committee,
-        contact_id=contact_id,
-        priority=Priority(priority),
-        status=TicketStatus.NEW,
-        created_at=now,
-        updated_at=now,
+        committee=_committee(committee_id),
         # Known empty: adding to them later needs no query.
         participants=[],
         tag_rows=[],
     )
-    if db.session.get_bind().dialect.name != "postgresql":
-        # PostgreSQL's column default takes the number in the INSERT itself.
-        ticket.number = next_ticket_number()
     db.session.add(ticket)
     for tag in tags:
         _add_tag(ticket, tag)
     db.session.flush()
     contact = db.session.get(Contact, contact_id) if contact_id is not None else None
-    search_index.start(
-        ticket.id, [ticket.subject, *((contact.email, contact.name) if contact else ())]
-    )
-    audit.record(
-        "ticket.created",
+    announce_opened(
+        ticket.id,
+        ticket.number,
+        committee_id,
+        [ticket.subject, *((contact.email, contact.name) if contact else ())],
         actor_id=actor_id,
-        ticket_id=ticket.id,
-        committee_id=committee_id,
-        number=ticket.number,
     )
-    notifications.ticket_opened(ticket)
     return ticket
 
 
@@ -161,25 +122,37 @@ def add_message(
     columns.
     """
     ticket = get_ticket(ticket_id)
-    direction = Direction(direction)
     message = Message(
-        ticket_id=ticket.id,
-        direction=direction,
-        text=text,
-        html=html,
-        subject=subject,
-        from_address=from_address,
-        from_name=from_name,
-        to_addresses=list(to_addresses or []),
-        cc_addresses=list(cc_addresses or []),
-        message_id=message_id,
-        in_reply_to=in_reply_to,
-        references=references,
-        raw_mail_id=raw_mail_id,
-        author_id=author_id,
-        **{"attachments": [], **fields},
+        **message_values(
+            ticket.id,
+            direction,
+            text=text,
+            html=html,
+            subject=subject,
+            from_address=from_address,
+            from_name=from_name,
+            to_addresses=to_addresses,
+            cc_addresses=cc_addresses,
+            message_id=message_id,
+            in_reply_to=in_reply_to,
+            references=references,
+            raw_mail_id=raw_mail_id,
+            author_id=author_id,
+            **fields,
+        ),
+        attachments=[],
     )
     db.session.add(message)
+    message_arrived(ticket, message.direction, reopen=reopen, touch_ticket=touch_ticket)
+    db.session.flush()
+    search_index.add_text(ticket.id, text)
+    return message
+
+
+def message_arrived(
+    ticket: Ticket, direction: Direction, *, reopen: bool, touch_ticket: bool = True
+) -> None:
+    """What a new message in its thread does to a ticket (see :func:`add_message`)."""
     if touch_ticket:
         touch(ticket)
     if (
@@ -195,9 +168,6 @@ def add_message(
         # The contact wrote again: the ticket needs attention.
         ticket.status = TicketStatus.OPEN
         ticket.closed_at = None
-    db.session.flush()
-    search_index.add_text(ticket.id, text)
-    return message
 
 
 def add_note(ticket_id: int, author_id: int, text: str) -> Message:
@@ -268,15 +238,8 @@ def assign(ticket_id: int, assignee_id: int | None, *, actor_id: int | None = No
     )
 
 
-def _clean_tag(tag: str) -> str:
-    tag = " ".join(tag.strip().lower().split())
-    if not tag or len(tag) > MAX_TAG_LENGTH:
-        raise ServiceError(f"a tag has 1 to {MAX_TAG_LENGTH} characters", field="tags")
-    return tag
-
-
 def _add_tag(ticket: Ticket, tag: str) -> None:
-    tag = _clean_tag(tag)
+    tag = clean_tag(tag)
     if tag not in ticket.tags:
         ticket.tag_rows.append(TicketTag(tag=tag))
 
@@ -284,7 +247,7 @@ def _add_tag(ticket: Ticket, tag: str) -> None:
 def set_tags(ticket_id: int, tags: Iterable[str], *, actor_id: int | None = None) -> None:
     """Replace a ticket's tags."""
     ticket = get_ticket(ticket_id)
-    wanted = sorted({_clean_tag(t) for t in tags})
+    wanted = sorted({clean_tag(t) for t in tags})
     if wanted == ticket.tags:
         return
     ticket.tag_rows = [TicketTag(tag=t) for t in wanted]
@@ -316,7 +279,7 @@ def add_tags(ticket_id: int, tags: Iterable[str], *, actor_id: int | None = None
 def remove_tags(ticket_id: int, tags: Iterable[str], *, actor_id: int | None = None) -> None:
     """Remove tags from a ticket (tags it does not have are ignored)."""
     ticket = get_ticket(ticket_id)
-    unwanted = {_clean_tag(t) for t in tags}
+    unwanted = {clean_tag(t) for t in tags}
     set_tags(ticket_id, [t for t in ticket.tags if t not in unwanted], actor_id=actor_id)
 
 

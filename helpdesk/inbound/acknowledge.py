@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 from flask import current_app
 
-from helpdesk import addresses, tickets
+from helpdesk import addresses, ticket_rows
 from helpdesk.database import utcnow
 from helpdesk.extensions import db
 from helpdesk.inbound import routing
@@ -21,7 +21,6 @@ from helpdesk.models import (
     Direction,
     OutboundKind,
     OutboundMessage,
-    Ticket,
 )
 from helpdesk.outbound.render import default_template, render_string
 from helpdesk.outbound.transactional import (
@@ -33,6 +32,7 @@ from helpdesk.outbound.transactional import (
 
 if TYPE_CHECKING:
     from helpdesk.inbound.facts import MailFacts
+    from helpdesk.ticket_rows import OpenedTicket
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,10 @@ def should_acknowledge(facts: MailFacts, committee: CommitteeInfo) -> str | None
         OutboundMessage.to_key == addresses.normalize(address),
         OutboundMessage.created_at >= since,
     )
-    blocked, acknowledged = db.session.execute(sa.select(suppressed(address), recent)).one()
+    # Suppressions and acknowledgements are written with plain statements at once, so
+    # nothing pending in the session needs a flush before this read.
+    query = sa.select(suppressed(address), recent)
+    blocked, acknowledged = db.session.connection().execute(query).one()
     if blocked:
         return "a suppressed address"
     if acknowledged:
@@ -91,7 +94,7 @@ class AcknowledgementPlan:
     in_reply_to: str | None
 
 
-def plan_acknowledgement(ticket: Ticket, facts: MailFacts) -> AcknowledgementPlan | None:
+def plan_acknowledgement(ticket: OpenedTicket, facts: MailFacts) -> AcknowledgementPlan | None:
     """Compose the acknowledgement of a new ticket, or None when it gets none."""
     committee = directory().committees[ticket.committee_id]
     reason = should_acknowledge(facts, committee)
@@ -139,8 +142,9 @@ def plan_acknowledgement(ticket: Ticket, facts: MailFacts) -> AcknowledgementPla
 
 def write_acknowledgement(plan: AcknowledgementPlan) -> int:
     """Add the acknowledgement to the thread and queue its delivery (after the commit);
-    returns the outbound mail's id."""
-    thread_message = tickets.add_message(
+    returns the outbound mail's id. The ticket, opened in this transaction, is not
+    touched: nobody can have seen it yet."""
+    thread_message_id = ticket_rows.insert_message(
         plan.ticket_id,
         Direction.OUTBOUND,
         text=plan.text,
@@ -150,9 +154,6 @@ def write_acknowledgement(plan: AcknowledgementPlan) -> int:
         to_addresses=[plan.to_address],
         message_id=plan.message_id,
         in_reply_to=plan.in_reply_to,
-        reopen=False,
-        # Only new tickets are acknowledged, in the transaction that opened them.
-        touch_ticket=False,
     )
     # One prebuilt INSERT: every new ticket is acknowledged, and nothing here needs the row
     # as an object.
@@ -166,6 +167,6 @@ def write_acknowledgement(plan: AcknowledgementPlan) -> int:
             headers=plan.headers,
             message_id=plan.message_id,
             ticket_id=plan.ticket_id,
-            thread_message_id=thread_message.id,
+            thread_message_id=thread_message_id,
         )
     )

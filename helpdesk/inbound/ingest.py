@@ -34,6 +34,7 @@ from helpdesk.models import (
 )
 from helpdesk.outbound.unsubscribe import unsubscribe_by_mail
 from helpdesk.storage import raw_mail_store
+from helpdesk.ticket_rows import OpenedTicket, insert_rows
 
 log = logging.getLogger(__name__)
 
@@ -247,12 +248,12 @@ def _write_mail(
             if scope in seen:
                 continue
             seen.add(scope)
-            message = records.store_message(ticket, facts, raw_id, reopen=False)
+            message_id = records.store_message(ticket, facts, raw_id, reopen=False)
             receipt(
                 scope,
                 ReceiptOutcome.AUTO_REPLY_ATTACHED,
                 ticket_id=ticket.id,
-                message_id=message.id,
+                message_id=message_id,
             )
             numbers.append(ticket.number)
         if not match.tickets and "auto_reply" not in seen:
@@ -270,24 +271,29 @@ def _write_mail(
             continue
         seen.add(scope)
         if ticket is not None:
-            message = records.store_message(ticket, facts, raw_id, reopen=True)
-            receipt(scope, ReceiptOutcome.FOLLOW_UP, ticket_id=ticket.id, message_id=message.id)
+            message_id = records.store_message(ticket, facts, raw_id, reopen=True)
+            receipt(scope, ReceiptOutcome.FOLLOW_UP, ticket_id=ticket.id, message_id=message_id)
             result.ticket_numbers.append(ticket.number)
-            notifications.customer_replied(ticket, message)
+            notifications.customer_replied(ticket, message_id)
             continue
-        ticket, message = records.open_ticket(committee_id, facts, raw_id)
-        for number, kind_of_link in linked_from:
-            db.session.add(TicketLink(ticket_id=ticket.id, linked_number=number, kind=kind_of_link))
-        receipt(scope, ReceiptOutcome.TICKET_CREATED, ticket_id=ticket.id, message_id=message.id)
-        result.ticket_numbers.append(ticket.number)
-        result.new_ticket_numbers.append(ticket.number)
-        _acknowledge_safely(ticket, facts)
+        opened, message_id = records.open_ticket(committee_id, facts, raw_id)
+        insert_rows(
+            TicketLink.__table__,
+            [
+                {"ticket_id": opened.id, "linked_number": number, "kind": kind_of_link}
+                for number, kind_of_link in linked_from
+            ],
+        )
+        receipt(scope, ReceiptOutcome.TICKET_CREATED, ticket_id=opened.id, message_id=message_id)
+        result.ticket_numbers.append(opened.number)
+        result.new_ticket_numbers.append(opened.number)
+        _acknowledge_safely(opened, facts)
     if not result.ticket_numbers:
         result.outcome = "duplicate"
     return result
 
 
-def _acknowledge_safely(ticket: Ticket, facts: MailFacts) -> None:
+def _acknowledge_safely(ticket: OpenedTicket, facts: MailFacts) -> None:
     """Acknowledge a new ticket; a mail we cannot acknowledge still gets its ticket.
 
     The acknowledgement is composed (template, addresses) before anything is written, so

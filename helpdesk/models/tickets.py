@@ -49,7 +49,7 @@ class Ticket(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     # The public number, as in "[PyConDE #1234]": on PostgreSQL the column's default takes
     # it from the ticket_number_seq sequence (read back with RETURNING); SQLite's come from
-    # the `ticket_number` counter (see helpdesk.tickets.next_ticket_number).
+    # the `ticket_number` counter (see helpdesk.ticket_rows.next_ticket_number).
     number: Mapped[int] = mapped_column(unique=True, server_default=sa.FetchedValue())
     subject: Mapped[str] = mapped_column(sa.Text, default="")
     committee_id: Mapped[int] = mapped_column(sa.ForeignKey("committees.id"), index=True)

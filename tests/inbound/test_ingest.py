@@ -100,6 +100,18 @@ def test_a_new_mail_opens_a_ticket_and_is_acknowledged(conference, app):
     assert [m.direction for m in ticket.messages] == [Direction.INBOUND, Direction.OUTBOUND]
 
 
+def test_a_sender_with_a_very_long_name_gets_a_ticket_and_a_contact(conference):
+    name = "Dr. " + "Maximiliane-Jösephine " * 20
+    result = ingest(
+        make_mail(sender=f'"{name}" <max@example.net>', to="program@conference.test"), SOURCE
+    )
+    assert result.outcome == "tickets"
+    ticket = _ticket(result.new_ticket_numbers[0])
+    assert ticket.contact.email == "max@example.net"
+    assert name.startswith(ticket.contact.name)
+    assert len(_acks()) == 1
+
+
 def test_the_same_mail_twice_changes_nothing(conference):
     raw = make_mail()
     first = ingest(raw, SOURCE)
