@@ -15,7 +15,7 @@ import traceback
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 
 from helpdesk import notifications
 from helpdesk.database import utcnow
@@ -70,7 +70,12 @@ class Stage:
 
 
 def is_database_outage(error: BaseException) -> bool:
-    return isinstance(error, DBAPIError) and not isinstance(error, IntegrityError)
+    """Whether the database, not the mail, failed: worth offering the mail again later.
+
+    A conflicting row (IntegrityError) is a race settled by a second pass; a value the
+    database refuses (DataError) is the mail's, and retrying it would stop the mailbox.
+    """
+    return isinstance(error, DBAPIError) and not isinstance(error, (IntegrityError, DataError))
 
 
 def ingest(raw: bytes, source: Source, *, durable: bool = True) -> IngestResult:

@@ -117,12 +117,22 @@ def test_a_batch_seen_again_changes_nothing():
     assert [_count(m) for m in (Ticket, BounceRecord, InboundReceipt, Suppression)] == counts
 
 
-def test_a_mail_failing_in_a_batch_is_quarantined_and_the_others_are_kept(monkeypatch):
+@pytest.mark.parametrize(
+    "error",
+    [
+        RuntimeError("cannot write this one"),
+        # A value the database refuses is the mail's problem, not an outage: retrying
+        # it forever would stop the mailbox.
+        sa.exc.DataError("INSERT", {}, ValueError("cannot write this one: value too long")),
+    ],
+    ids=["bug", "value refused by the database"],
+)
+def test_a_mail_failing_in_a_batch_is_quarantined_and_the_others_are_kept(monkeypatch, error):
     opened = records.open_ticket
 
     def open_ticket(committee_id, facts, raw_mail_id):
         if facts.mail.subject == "boom":
-            raise RuntimeError("cannot write this one")
+            raise error
         return opened(committee_id, facts, raw_mail_id)
 
     monkeypatch.setattr(records, "open_ticket", open_ticket)
