@@ -24,12 +24,23 @@ class ContentStore:
 
     @staticmethod
     def key_for(sha256: str) -> str:
-        """Relative path of the file holding ``sha256`` (two levels of fan-out)."""
-        return f"{sha256[:2]}/{sha256[2:4]}/{sha256}"
+        """Relative path of the file holding ``sha256``: one level of 256 directories.
+
+        (A store grows by tens of thousands of mails a year; 65,536 second-level
+        directories would mean a new directory for nearly every file for years, and
+        creating it costs as much as writing the file.)
+        """
+        return f"{sha256[:2]}/{sha256}"
 
     def path(self, sha256: str) -> Path:
-        """Absolute path of the file holding ``sha256``."""
-        return self.root / self.key_for(sha256)
+        """Absolute path of the file holding ``sha256`` (where a store written with two
+        levels of fan-out has it, if that is where it is)."""
+        path = self.root / self.key_for(sha256)
+        if not path.exists():
+            older = self.root / sha256[:2] / sha256[2:4] / sha256
+            if older.exists():
+                return older
+        return path
 
     def put(self, data: bytes, *, durable: bool = True) -> str:
         """Store ``data`` (unless present) and return its SHA-256.
@@ -38,7 +49,7 @@ class ContentStore:
         that store many files and make them durable together.
         """
         sha256 = hashlib.sha256(data).hexdigest()
-        target = self.path(sha256)
+        target = self.root / self.key_for(sha256)
         try:
             if target.stat().st_size == len(data):
                 return sha256
