@@ -6,6 +6,7 @@ import logging
 import re
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import cache
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
@@ -62,20 +63,30 @@ def should_acknowledge(facts: MailFacts, committee: CommitteeInfo) -> str | None
     if addresses.normalize(address) in directory().committee_by_address:
         return "one of our own addresses"
     since = utcnow() - timedelta(minutes=current_app.config["HELPDESK_ACK_INTERVAL_MINUTES"])
-    recent = sa.exists().where(
-        OutboundMessage.kind == OutboundKind.ACKNOWLEDGEMENT,
-        OutboundMessage.to_key == addresses.normalize(address),
-        OutboundMessage.created_at >= since,
-    )
     # Suppressions and acknowledgements are written with plain statements at once, so
     # nothing pending in the session needs a flush before this read.
-    query = sa.select(suppressed(address), recent)
-    blocked, acknowledged = db.session.connection().execute(query).one()
+    blocked, acknowledged = (
+        db.session.connection()
+        .execute(_blocked_or_recent(), {"key": addresses.normalize(address), "since": since})
+        .one()
+    )
     if blocked:
         return "a suppressed address"
     if acknowledged:
         return "acknowledged recently"
     return None
+
+
+@cache
+def _blocked_or_recent() -> sa.Select:
+    """(the address is suppressed, it was acknowledged since then), built once."""
+    key = sa.bindparam("key")
+    recent = sa.exists().where(
+        OutboundMessage.kind == OutboundKind.ACKNOWLEDGEMENT,
+        OutboundMessage.to_key == key,
+        OutboundMessage.created_at >= sa.bindparam("since"),
+    )
+    return sa.select(suppressed(key), recent)
 
 
 @dataclass(frozen=True)

@@ -43,7 +43,7 @@ class MailFacts:
         """Message-ID, or the SHA-256 of the raw bytes when there is none."""
         return self.mail.message_id or f"sha256:{self.sha256}"
 
-    @property
+    @cached_property
     def report_key(self) -> str:
         """The dedupe key of a bounce or complaint: Message-ID plus a digest of the body.
 

@@ -123,13 +123,13 @@ def is_suppressed(address: str, reasons=BLOCKING_REASONS) -> bool:
     return bool(db.session.scalar(sa.select(suppressed(address, reasons))))
 
 
-def suppressed(address: str, reasons=BLOCKING_REASONS) -> sa.Exists:
+def suppressed(address: str | sa.BindParameter, reasons=BLOCKING_REASONS) -> sa.Exists:
     """SQL: ``address`` is on the suppression list for one of ``reasons`` (to ask in one
-    statement with other questions)."""
-    return sa.exists().where(
-        Suppression.address_key == addresses.normalize(parseaddr(address)[1] or address),
-        Suppression.reason.in_(reasons),
-    )
+    statement with other questions). A bound parameter stands for a normalised address,
+    for statements built once."""
+    if isinstance(address, str):
+        address = addresses.normalize(parseaddr(address)[1] or address)
+    return sa.exists().where(Suppression.address_key == address, Suppression.reason.in_(reasons))
 
 
 # Delivery reads the row in the same statement that claims it.
