@@ -124,7 +124,9 @@ def main() -> None:
                 for engine in db.engines.values():
                     engine.dispose()
         end_to_end = len(sample) / elapsed
-        parse_only = parse_only_rate(sample)
+        # The median of three passes: one pass is at the mercy of a noisy neighbour.
+        passes = sorted(parse_only_rate(sample) for _ in range(3))
+        parse_only = passes[1]
         print(f"mails: {len(sample)} ({sum(map(len, sample)) / 1e6:.1f} MB), fetch ok: {ok}")
         print(f"ingest processes started in {startup:.1f} s (before the clock starts)")
         print(f"stored raw: {stored}, receipts: {receipts}, quarantined: {quarantined}")
@@ -132,7 +134,10 @@ def main() -> None:
             f"end to end (IMAP fetch + ingest into PostgreSQL, {args.workers} ingest "
             f"process(es)): {end_to_end:.0f} messages/s"
         )
-        print(f"parse only (mail-parser alone, same bytes): {parse_only:.0f} messages/s")
+        print(
+            f"parse only (mail-parser alone, same bytes): {parse_only:.0f} messages/s "
+            f"(median of {', '.join(f'{rate:.0f}' for rate in passes)})"
+        )
         print(f"ratio: {end_to_end / parse_only:.2f}")
     finally:
         with psycopg.connect(f"{POSTGRES}/postgres", autocommit=True) as conn:
