@@ -21,8 +21,11 @@ The contract with the handler (``handle(mail)``):
   starts the work and returns an object whose ``results()`` waits for it, and
   ``make_durable()`` makes what was handled so far durable. The fetcher then overlaps
   its own work with the handler's: it fetches the next batch while the handler works on
-  this one, and once this one's results are in, it submits the next before it makes
-  this one durable and advances past it. Batches are still handled one after the other.
+  this one and submits it at once, so the handler has work queued when this one ends;
+  then it waits for this one's results, makes it durable and advances past it. So
+  ``submit_batch`` is called while the batch before may still be in the handler's
+  hands: the handler keeps mails that depend on each other (a reply and the mail it
+  answers) in order across batches. Batches are completed in order.
 
 The watermark advances once per batch, after ``handle`` returned for each of its mails,
 so a connection cut mid-fetch offers again at most the mails of the batch in hand (the
@@ -36,6 +39,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -243,9 +247,10 @@ class MailboxFetcher:
     def _handle_pipelined(
         self, session: ImapSession, batches: Iterator[list[int]], progress: _FolderPass
     ) -> bool:
-        """Handle ``batches`` with the next one fetched while the handler works on this
-        one (see the module docstring); False when stopped before the end."""
-        in_hand: _Submitted | None = None
+        """Handle ``batches``, submitting each as soon as it is fetched, while the one
+        before is still in the handler's hands (see the module docstring); False when
+        stopped before the end."""
+        in_hand: deque[_Submitted] = deque()
         try:
             for batch in batches:
                 if self._stop.is_set():
@@ -253,29 +258,27 @@ class MailboxFetcher:
                 try:
                     fetched = self._fetch_batch(session, batch, progress)
                 except ImapError:
-                    # The batch in hand still counts; its after-import action waits for
-                    # the next connection.
-                    finishing, in_hand = in_hand, None
-                    if finishing is not None:
-                        self._complete(None, finishing, progress)
+                    # The batches in hand still count; their after-import actions wait
+                    # for the next connection.
+                    while in_hand:
+                        self._complete(None, in_hand.popleft(), progress)
                     raise
-                finishing, in_hand = in_hand, None
-                errors = finishing.wait() if finishing is not None else {}
                 if not self._stop.is_set():
                     mails = list(fetched.values())
-                    in_hand = _Submitted(batch, fetched, self.handle.submit_batch(mails))
-                if finishing is not None:
-                    self._complete(session, finishing, progress, errors)
-            finishing, in_hand = in_hand, None
-            if finishing is not None:
-                self._complete(session, finishing, progress)
+                    in_hand.append(_Submitted(batch, fetched, self.handle.submit_batch(mails)))
+                # At most two batches in hand: the one just submitted keeps the handler
+                # busy while the fetcher completes the one before and fetches the next.
+                while len(in_hand) > 1:
+                    self._complete(session, in_hand.popleft(), progress)
+            while in_hand:
+                self._complete(session, in_hand.popleft(), progress)
         except BaseException:
-            # A batch in the handler's hands finishes before the error travels on. Its
-            # watermark stays put: the next pass offers it again, and dedupe recognises
-            # its mails.
-            if in_hand is not None:
+            # Batches in the handler's hands finish before the error travels on. Their
+            # watermark stays put: the next pass offers them again, and dedupe
+            # recognises their mails.
+            for submitted in in_hand:
                 with contextlib.suppress(Exception):
-                    in_hand.wait()
+                    submitted.wait()
             raise
         return not self._stop.is_set()
 

@@ -61,7 +61,11 @@ def ordering_keys(raw: bytes) -> set[str]:
 
 def ordered_groups(raws: Sequence[bytes]) -> list[list[int]]:
     """Indexes of ``raws`` split into groups that share an ordering key, each in order."""
-    parent = list(range(len(raws)))
+    return _groups([ordering_keys(raw) for raw in raws])
+
+
+def _groups(keys: Sequence[set[str]]) -> list[list[int]]:
+    parent = list(range(len(keys)))
 
     def root(i: int) -> int:
         while parent[i] != i:
@@ -70,12 +74,12 @@ def ordered_groups(raws: Sequence[bytes]) -> list[list[int]]:
         return i
 
     first_with: dict[str, int] = {}
-    for index, raw in enumerate(raws):
-        for key in ordering_keys(raw):
+    for index, found in enumerate(keys):
+        for key in found:
             other = first_with.setdefault(key, index)
             parent[root(index)] = root(other)
     groups: dict[int, list[int]] = {}
-    for index in range(len(raws)):
+    for index in range(len(keys)):
         groups.setdefault(root(index), []).append(index)
     return list(groups.values())
 
@@ -136,6 +140,7 @@ class ParallelIngester:
             initargs=(dict(app.extensions["helpdesk_config"]),),
         )
         self.workers = workers
+        self._unfinished: list[PendingBatch] = []
         self._start_all()
 
     def _start_all(self, timeout: float = 120.0) -> None:
@@ -155,19 +160,47 @@ class ParallelIngester:
         return results
 
     def submit_batch(self, mails: list[FetchedMail]) -> PendingBatch:
-        """Start ingesting a batch in the workers; ``results()`` of the answer waits."""
-        groups = ordered_groups([m.raw for m in mails])
-        # Big groups first, spread so that each worker gets a similar share.
-        groups.sort(key=len, reverse=True)
-        shares: list[list[int]] = [[] for _ in range(min(self.workers * 2, len(groups)) or 1)]
+        """Start ingesting a batch in the workers; ``results()`` of the answer waits.
+
+        The batch before may still be in the workers' hands. Groups of this batch that
+        share an ordering key with a mail of an unfinished batch are held back until
+        every such batch is done; the others start at once.
+        """
+        keys = [ordering_keys(m.raw) for m in mails]
+        earlier = [p for p in self._unfinished if not p.finished]
+        busy: set[str] = set().union(*(p.keys for p in earlier))
+        ready: list[list[int]] = []
+        held: list[list[int]] = []
+        for group in _groups(keys):
+            depends = any(keys[i] & busy for i in group)
+            (held if depends else ready).append(group)
+        batch = PendingBatch(self, mails, set().union(*keys), earlier)
+        batch.submit(self._shares(ready))
+        batch.held = self._shares(held)
+        self._unfinished = [*earlier, batch]
+        return batch
+
+    def _shares(self, groups: list[list[int]]) -> list[list[int]]:
+        """Groups spread over shares of similar size, big groups first."""
+        groups = sorted(groups, key=len, reverse=True)
+        shares: list[list[int]] = [[] for _ in range(min(self.workers * 2, len(groups)))]
         for group in groups:
             min(shares, key=len).extend(group)
-        futures = [
-            (share, self.pool.submit(_ingest_group, [_item(mails[i]) for i in share]))
-            for share in shares
-            if share
-        ]
-        return PendingBatch(len(mails), futures)
+        return [share for share in shares if share]
+
+    def _submit(self, items: list[tuple[bytes, tuple]]) -> Future:
+        try:
+            return self.pool.submit(_ingest_group, items)
+        except Exception as error:  # a broken pool: the share fails, the fetcher retries
+            failed: Future = Future()
+            failed.set_exception(error)
+            return failed
+
+    def _finished(self) -> None:
+        """A batch is done: start what later batches held back for it."""
+        self._unfinished = [p for p in self._unfinished if not p.finished]
+        for batch in self._unfinished:
+            batch.release()
 
     def make_durable(self) -> None:
         """Make everything the workers committed so far durable."""
@@ -186,15 +219,43 @@ class ParallelIngester:
 
 
 class PendingBatch:
-    """A batch in the workers' hands."""
+    """A batch in the workers' hands: shares started, and shares held back until the
+    batches before it that they depend on are done."""
 
-    def __init__(self, size: int, futures: list[tuple[list[int], Future]]) -> None:
-        self.size = size
-        self.futures = futures
+    def __init__(
+        self,
+        ingester: ParallelIngester,
+        mails: list[FetchedMail],
+        keys: set[str],
+        before: list[PendingBatch],
+    ) -> None:
+        self.ingester = ingester
+        self.mails = mails
+        self.keys = keys
+        self.before = before
+        self.futures: list[tuple[list[int], Future]] = []
+        self.held: list[list[int]] = []
+        self.finished = False
+
+    def submit(self, shares: list[list[int]]) -> None:
+        """Start ``shares`` (lists of indexes into the batch's mails)."""
+        for share in shares:
+            future = self.ingester._submit([_item(self.mails[i]) for i in share])
+            self.futures.append((share, future))
+
+    def release(self) -> None:
+        """Start the held-back shares once every batch before this one is done."""
+        if self.held and all(p.finished for p in self.before):
+            shares, self.held = self.held, []
+            self.submit(shares)
 
     def results(self) -> list[BaseException | None]:
         """Wait for the batch; per mail None, or the exception it failed with."""
-        results: list[BaseException | None] = [None] * self.size
+        for earlier in self.before:
+            if not earlier.finished:
+                earlier.results()
+        self.release()
+        results: list[BaseException | None] = [None] * len(self.mails)
         for share, future in self.futures:
             try:
                 outcomes = future.result()
@@ -202,6 +263,9 @@ class PendingBatch:
                 outcomes = [f"{type(error).__name__}: {error}"] * len(share)
             for index, outcome in zip(share, outcomes, strict=True):
                 results[index] = HandleFailed(outcome) if outcome else None
+        if not self.finished:
+            self.finished = True
+            self.ingester._finished()
         return results
 
 

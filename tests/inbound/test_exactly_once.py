@@ -46,10 +46,10 @@ def _setup(app, dovecot, user: str) -> None:
         db.session.commit()
 
 
-def _start(app, log: Path) -> subprocess.Popen:
+def _start(app, log: Path, workers: int = 1) -> subprocess.Popen:
     with log.open("ab") as handle:  # the child keeps its own copy of the descriptor
         return subprocess.Popen(
-            [HELPDESK, "fetch-mail"],
+            [HELPDESK, "fetch-mail", "--workers", str(workers)],
             cwd=ROOT,
             env=helpdesk_env(app),
             stdout=handle,
@@ -119,9 +119,13 @@ def _restart_postgres() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("workers", [1, 2], ids=["one process", "two ingest processes"])
 def test_exactly_once_while_the_fetcher_is_killed_and_its_connections_cut(
-    committed_app, dovecot, imap_user, tmp_path
+    committed_app, dovecot, imap_user, tmp_path, workers
 ):
+    on_postgres = committed_app.config["TEST_DATABASE"] == "postgresql"
+    if workers > 1 and not on_postgres:
+        pytest.skip("SQLite takes one writer at a time: the fetcher ingests in one process")
     total, kills_wanted = 1000, 12
     rng = random.Random(20261125)
     _setup(committed_app, dovecot, imap_user)
@@ -137,12 +141,11 @@ def test_exactly_once_while_the_fetcher_is_killed_and_its_connections_cut(
     pending = list(mails)
     dovecot.append_many(imap_user, pending[:300])
     del pending[:300]
-    on_postgres = committed_app.config["TEST_DATABASE"] == "postgresql"
     log = tmp_path / "fetcher.log"
     kills = kicks = 0
     restarted = False
     while kills < kills_wanted or pending:
-        process = _start(committed_app, log)
+        process = _start(committed_app, log, workers)
         time.sleep(rng.uniform(0.3, 1.5))
         if pending:
             dovecot.append_many(imap_user, pending[:100])
@@ -159,7 +162,7 @@ def test_exactly_once_while_the_fetcher_is_killed_and_its_connections_cut(
         _kill(process)
         kills += 1
 
-    process = _start(committed_app, log)
+    process = _start(committed_app, log, workers)
     try:
         assert _wait_for(lambda: _inbound_count(committed_app) >= total, 180, 0.5), (
             f"{_inbound_count(committed_app)} of {total}\n" + log.read_text()[-5000:]

@@ -62,7 +62,7 @@ def test_the_next_batch_is_fetched_while_the_handler_works_and_order_is_kept(
         ("fetch", b1),
         ("submit", b1),
         ("fetch", b2),
-        ("submit", b2),  # once the first batch is done: batches never overlap
+        ("submit", b2),  # at once: the handler has work queued when the first ends
         ("durable",),  # the first batch is durable before the watermark passes it
         ("advance", b1[-1]),
         ("fetch", b3),
@@ -75,18 +75,53 @@ def test_the_next_batch_is_fetched_while_the_handler_works_and_order_is_kept(
 
 
 def test_a_stop_ends_the_pass_after_the_batch_in_hand_and_drops_the_one_fetched(
-    dovecot, imap_user, make_config, checkpoint, pipelined_recorder
+    dovecot, imap_user, make_config, checkpoint, pipelined_recorder, monkeypatch
 ):
     uids = dovecot.append_many(imap_user, [make_mail(n) for n in range(9)])
     stop = threading.Event()
     pipelined_recorder.on_mail = lambda mail: stop.set() if mail.uid == uids[2] else None
+    real_fetch = imap.ImapSession.fetch
 
+    def fetch(self, batch):
+        found = real_fetch(self, batch)
+        if batch[0] == uids[4]:
+            # The stop comes while the second batch is being fetched.
+            assert stop.wait(10)
+        return found
+
+    monkeypatch.setattr(imap.ImapSession, "fetch", fetch)
     with MailboxFetcher(make_config(), checkpoint, pipelined_recorder, batch_size=4) as fetcher:
         assert fetcher.fetch_all(stop) == 4
 
     assert pipelined_recorder.uids == uids[:4]
     assert ("submit", uids[4:8]) not in pipelined_recorder.events
     assert checkpoint.get(imap_user, "INBOX")[1] == uids[3]
+
+
+def test_a_stop_after_the_next_batch_was_submitted_completes_both(
+    dovecot, imap_user, make_config, checkpoint, pipelined_recorder
+):
+    uids = dovecot.append_many(imap_user, [make_mail(n) for n in range(9)])
+    stop = threading.Event()
+    submitted = threading.Event()
+    real_submit = pipelined_recorder.submit_batch
+
+    def submit_batch(mails):
+        handled = real_submit(mails)
+        if mails[0].uid == uids[4]:
+            submitted.set()
+        return handled
+
+    pipelined_recorder.submit_batch = submit_batch
+    # The first batch's handler waits until the second batch is submitted, then stops.
+    pipelined_recorder.on_mail = lambda mail: (
+        (submitted.wait(10), stop.set()) if mail.uid == uids[0] else None
+    )
+    with MailboxFetcher(make_config(), checkpoint, pipelined_recorder, batch_size=4) as fetcher:
+        assert fetcher.fetch_all(stop) == 8
+
+    assert pipelined_recorder.uids == uids[:8]
+    assert checkpoint.get(imap_user, "INBOX")[1] == uids[7]
 
 
 def test_a_connection_lost_fetching_the_next_batch_still_completes_the_one_in_hand(

@@ -86,3 +86,48 @@ def test_mails_that_depend_on_each_other_share_a_group_and_bounces_do_not():
     ]
     groups = ordered_groups([first, other, reply, *bounces, again])
     assert sorted(groups) == [[0, 2, 5], [1], [3], [4]]
+
+
+def test_a_batch_starts_before_the_one_before_ends_but_waits_where_it_depends_on_it(
+    committed_app,
+):
+    app = committed_app
+    if app.config["TEST_DATABASE"] == "sqlite":
+        return
+    with app.app_context():
+        add_committee("program", "Program", mail_addresses=["program@conference.test"])
+        db.session.commit()
+    # Sam's mails form one group, handled one after the other: the last opens "Visa
+    # letter" well after the first batch started.
+    sams = [make_mail(sender="Sam <sam@example.net>", subject=f"Question {i}") for i in range(11)]
+    opening = make_mail(sender="Sam <sam@example.net>", subject="Visa letter")
+    # Another person answers in the thread: tied to Sam's mail by its Message-ID only.
+    reply = make_mail(
+        sender="Kim <kim@example.org>",
+        subject="Re: Visa letter",
+        in_reply_to=f"<{message_id_of(opening)}>",
+    )
+    strangers = [
+        make_mail(sender=f"Person {i} <person{i}@example.org>", subject=f"Hotel {i}")
+        for i in range(4)
+    ]
+    ingester = ParallelIngester(app, 2)
+    try:
+        first = ingester.submit_batch(_fetched([*sams, opening]))
+        second = ingester.submit_batch(_fetched([reply, *strangers], first_uid=100))
+        # The strangers started at once; the reply waits for the first batch.
+        assert [len(share) for share, _ in second.futures] == [1, 1, 1, 1]
+        assert second.held == [[0]]
+        assert first.results() == [None] * 12
+        assert second.held == []
+        assert second.results() == [None] * 5
+    finally:
+        ingester.close()
+    with app.app_context():
+        visa = db.session.scalar(sa.select(Ticket).where(Ticket.subject == "Visa letter"))
+        assert [m.subject for m in visa.messages if m.direction == "inbound"] == [
+            "Visa letter",
+            "Re: Visa letter",
+        ]
+        assert _count(Ticket) == 16
+        db.session.remove()
