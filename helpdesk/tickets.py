@@ -98,63 +98,28 @@ def add_message(
     direction: Direction | str,
     *,
     text: str,
-    html: str | None = None,
-    subject: str = "",
-    from_address: str | None = None,
-    from_name: str = "",
-    to_addresses: list[str] | None = None,
-    cc_addresses: list[str] | None = None,
-    message_id: str | None = None,
-    in_reply_to: str | None = None,
-    references: str | None = None,
-    raw_mail_id: int | None = None,
-    author_id: int | None = None,
     reopen: bool = True,
-    touch_ticket: bool = True,
     **fields,
 ) -> Message:
-    """Append a message to a ticket's thread. ``html`` must already be sanitised.
+    """Append a message to a ticket's thread; ``fields`` are its columns as
+    :func:`helpdesk.ticket_rows.message_values` takes them (``html`` must already be
+    sanitised).
 
     An inbound message reopens a pending, solved or closed ticket unless ``reopen`` is
-    false (auto-replies). ``touch_ticket=False`` is for a ticket opened in the same
-    transaction: nobody can have seen it yet, so its version need not move, and the
-    UPDATE would repeat what the INSERT just wrote. ``fields`` sets further Message
-    columns.
+    false (auto-replies).
     """
     ticket = get_ticket(ticket_id)
-    message = Message(
-        **message_values(
-            ticket.id,
-            direction,
-            text=text,
-            html=html,
-            subject=subject,
-            from_address=from_address,
-            from_name=from_name,
-            to_addresses=to_addresses,
-            cc_addresses=cc_addresses,
-            message_id=message_id,
-            in_reply_to=in_reply_to,
-            references=references,
-            raw_mail_id=raw_mail_id,
-            author_id=author_id,
-            **fields,
-        ),
-        attachments=[],
-    )
+    message = Message(**message_values(ticket.id, direction, text=text, **fields), attachments=[])
     db.session.add(message)
-    message_arrived(ticket, message.direction, reopen=reopen, touch_ticket=touch_ticket)
+    message_arrived(ticket, message.direction, reopen=reopen)
     db.session.flush()
     search_index.add_text(ticket.id, text)
     return message
 
 
-def message_arrived(
-    ticket: Ticket, direction: Direction, *, reopen: bool, touch_ticket: bool = True
-) -> None:
+def message_arrived(ticket: Ticket, direction: Direction, *, reopen: bool) -> None:
     """What a new message in its thread does to a ticket (see :func:`add_message`)."""
-    if touch_ticket:
-        touch(ticket)
+    touch(ticket)
     if (
         reopen
         and direction is Direction.INBOUND
