@@ -7,6 +7,11 @@ acknowledgement per interval) and mails that name each other's Message-IDs (a re
 arriving in the same batch as the mail it answers). Everything else is independent: each
 worker writes its share in transactions of its own, and the dedupe keys settle any race.
 While the workers ingest a batch, the fetcher fetches the next (see submit_batch).
+
+A worker process that dies (killed, out of memory) fails the shares in the workers'
+hands; new processes are started and the fetcher offers those mails again. Each of them
+is then ingested alone, with nothing else running, and one that takes its process down
+alone as well is quarantined instead of being offered for ever.
 """
 
 from __future__ import annotations
@@ -18,14 +23,16 @@ import re
 import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from email.utils import getaddresses
 from typing import Any
 
 from flask import Flask
 
-from helpdesk.inbound.ingest import make_durable
+from helpdesk.inbound.ingest import Source, make_durable, quarantine
 from helpdesk.inbound.mailbox import FetchedMail
 from helpdesk.inbound.rules import MACHINE_SENDERS
+from helpdesk.storage import raw_mail_store
 
 log = logging.getLogger(__name__)
 
@@ -132,25 +139,31 @@ class ParallelIngester:
         if workers < 2:
             raise ValueError("use the plain handler for a single process")
         self.app = app
-        # Spawned, not forked: the fetcher runs threads, and a fork copies their locks.
-        self.pool = ProcessPoolExecutor(
-            max_workers=workers,
-            mp_context=multiprocessing.get_context("spawn"),
-            initializer=_start_worker,
-            initargs=(dict(app.extensions["helpdesk_config"]),),
-        )
         self.workers = workers
         self._unfinished: list[PendingBatch] = []
-        self._start_all()
+        # Mails that were in the workers' hands when a worker process died.
+        self._suspects: set[tuple] = set()
+        self.pool = self._start_pool()
 
-    def _start_all(self, timeout: float = 120.0) -> None:
+    def _start_pool(self) -> ProcessPoolExecutor:
+        # Spawned, not forked: the fetcher runs threads, and a fork copies their locks.
+        pool = ProcessPoolExecutor(
+            max_workers=self.workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_start_worker,
+            initargs=(dict(self.app.extensions["helpdesk_config"]),),
+        )
+        self._start_all(pool)
+        return pool
+
+    def _start_all(self, pool: ProcessPoolExecutor, timeout: float = 120.0) -> None:
         """Start every worker now. The pool starts processes lazily and hands work to
         whichever is idle, so without this a batch can run on the first worker alone
         while the second is still loading the app."""
         seen: set[int] = set()
         deadline = time.monotonic() + timeout
         while len(seen) < self.workers and time.monotonic() < deadline:
-            seen.update(f.result() for f in [self.pool.submit(_ready) for _ in range(self.workers)])
+            seen.update(f.result() for f in [pool.submit(_ready) for _ in range(self.workers)])
 
     def handle_batch(self, mails: list[FetchedMail]) -> list[BaseException | None]:
         """Ingest a batch and make it durable; per mail None, or the exception it failed
@@ -166,15 +179,17 @@ class ParallelIngester:
         share an ordering key with a mail of an unfinished batch are held back until
         every such batch is done; the others start at once.
         """
-        keys = [ordering_keys(m.raw) for m in mails]
+        done = self._isolate(mails) if any(_key(m) in self._suspects for m in mails) else {}
+        keys = [set() if i in done else ordering_keys(m.raw) for i, m in enumerate(mails)]
         earlier = [p for p in self._unfinished if not p.finished]
         busy: set[str] = set().union(*(p.keys for p in earlier))
         ready: list[list[int]] = []
         held: list[list[int]] = []
         for group in _groups(keys):
+            group = [i for i in group if i not in done]
             depends = any(keys[i] & busy for i in group)
             (held if depends else ready).append(group)
-        batch = PendingBatch(self, mails, set().union(*keys), earlier)
+        batch = PendingBatch(self, mails, set().union(*keys), earlier, done)
         batch.submit(self._shares(ready))
         batch.held = self._shares(held)
         self._unfinished = [*earlier, batch]
@@ -190,11 +205,50 @@ class ParallelIngester:
 
     def _submit(self, items: list[tuple[bytes, tuple]]) -> Future:
         try:
-            return self.pool.submit(_ingest_group, items)
-        except Exception as error:  # a broken pool: the share fails, the fetcher retries
+            try:
+                return self.pool.submit(_ingest_group, items)
+            except BrokenProcessPool:
+                # A worker died; the shares it took down were reported failed.
+                log.error("an ingest process died; starting new ones")
+                self.pool.shutdown(wait=False, cancel_futures=True)
+                self.pool = self._start_pool()
+                return self.pool.submit(_ingest_group, items)
+        except Exception as error:  # the share fails; the fetcher offers it again
             failed: Future = Future()
             failed.set_exception(error)
             return failed
+
+    def _isolate(self, mails: list[FetchedMail]) -> dict[int, BaseException | None]:
+        """Ingest the suspects among ``mails`` one by one with nothing else running;
+        quarantine one whose process dies under it. Their results, by index."""
+        for earlier in self._unfinished:
+            earlier.results()
+        done: dict[int, BaseException | None] = {}
+        for index, mail in enumerate(mails):
+            if _key(mail) not in self._suspects:
+                continue
+            try:
+                (outcome,) = self._submit([_item(mail)]).result()
+                done[index] = HandleFailed(outcome) if outcome else None
+            except BrokenProcessPool:
+                done[index] = self._quarantine(mail)
+            except Exception as error:
+                done[index] = HandleFailed(f"{type(error).__name__}: {error}")
+            self._suspects.discard(_key(mail))
+        return done
+
+    def _quarantine(self, mail: FetchedMail) -> BaseException | None:
+        description, *where = _item(mail)[1]
+        log.error("%s took an ingest process down twice: quarantining it", description)
+        error = RuntimeError("the ingest process died handling this mail, twice")
+        with self.app.app_context():
+            try:
+                sha256 = raw_mail_store().put(mail.raw)
+                quarantine(mail.raw, sha256, Source(description, *where), "ingest process", error)
+            except Exception as failure:  # database or disk down: offered again later
+                log.exception("could not quarantine %s", description)
+                return HandleFailed(f"{type(failure).__name__}: {failure}")
+        return None
 
     def _finished(self) -> None:
         """A batch is done: start what later batches held back for it."""
@@ -228,11 +282,13 @@ class PendingBatch:
         mails: list[FetchedMail],
         keys: set[str],
         before: list[PendingBatch],
+        done: dict[int, BaseException | None],
     ) -> None:
         self.ingester = ingester
         self.mails = mails
         self.keys = keys
         self.before = before
+        self.done = done
         self.futures: list[tuple[list[int], Future]] = []
         self.held: list[list[int]] = []
         self.finished = False
@@ -256,17 +312,25 @@ class PendingBatch:
                 earlier.results()
         self.release()
         results: list[BaseException | None] = [None] * len(self.mails)
+        for index, result in self.done.items():
+            results[index] = result
         for share, future in self.futures:
             try:
                 outcomes = future.result()
             except Exception as error:  # a worker died: its whole share is retried
                 outcomes = [f"{type(error).__name__}: {error}"] * len(share)
+                if isinstance(error, BrokenProcessPool):
+                    self.ingester._suspects.update(_key(self.mails[i]) for i in share)
             for index, outcome in zip(share, outcomes, strict=True):
                 results[index] = HandleFailed(outcome) if outcome else None
         if not self.finished:
             self.finished = True
             self.ingester._finished()
         return results
+
+
+def _key(mail: FetchedMail) -> tuple:
+    return (mail.mailbox, mail.folder, mail.uidvalidity, mail.uid)
 
 
 def _item(mail: FetchedMail) -> tuple[bytes, tuple]:

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import signal
+from concurrent.futures import Future
+from concurrent.futures.process import BrokenProcessPool
+
 import sqlalchemy as sa
 
 from helpdesk.committees import add_committee
@@ -9,7 +14,8 @@ from helpdesk.extensions import db
 from helpdesk.inbound.mailbox import FetchedMail
 from helpdesk.inbound.parallel import ParallelIngester, ordered_groups
 from helpdesk.inbound.runner import AppHandler, make_handler
-from helpdesk.models import BounceRecord, InboundReceipt, Ticket
+from helpdesk.models import BounceRecord, InboundReceipt, QuarantinedMail, Ticket
+from helpdesk.storage import raw_mail_store
 from tests.inbound.test_ingest import _dsn
 from tests.support.mails import make_mail, message_id_of
 
@@ -130,4 +136,97 @@ def test_a_batch_starts_before_the_one_before_ends_but_waits_where_it_depends_on
             "Re: Visa letter",
         ]
         assert _count(Ticket) == 16
+        db.session.remove()
+
+
+class _PoisonPool:
+    """Runs shares in this process, as a worker would; a share holding a mail with the
+    X-Poison header takes its "worker" down."""
+
+    def __init__(self) -> None:
+        self.shares: list[list[int]] = []
+
+    def submit(self, fn, items):
+        self.shares.append([source[4] for _, source in items])
+        future: Future = Future()
+        if any(b"X-Poison: yes" in raw for raw, _ in items):
+            future.set_exception(BrokenProcessPool("a worker process died"))
+        else:
+            future.set_result(fn(items))
+        return future
+
+    def shutdown(self, **kwargs) -> None:
+        pass
+
+
+class _PoisonIngester(ParallelIngester):
+    def _start_pool(self):
+        return _PoisonPool()
+
+
+def test_a_mail_that_takes_its_ingest_process_down_alone_is_quarantined(committed_app, monkeypatch):
+    from helpdesk.inbound import parallel
+
+    app = committed_app
+    monkeypatch.setattr(parallel, "_worker_app", app)
+    with app.app_context():
+        add_committee("program", "Program", mail_addresses=["program@conference.test"])
+        db.session.commit()
+    raws = [
+        make_mail(sender=f"Person {i} <person{i}@example.org>", subject=f"Question {i}")
+        for i in range(6)
+    ]
+    raws[1] = make_mail(subject="Crash", headers={"X-Poison": "yes"})
+    mails = _fetched(raws)
+    ingester = _PoisonIngester(app, 2)
+
+    first = ingester.handle_batch(mails)
+    # The share with the poison failed whole: its other mail too. Both are offered again.
+    failed = [m.uid for m, error in zip(mails, first, strict=True) if error is not None]
+    assert len(failed) == 2
+    assert mails[1].uid in failed
+    again = [m for m in mails if m.uid in failed]
+    second = ingester.handle_batch(again)
+
+    # Each was then tried alone: the innocent one is ingested, the poison quarantined.
+    assert second == [None, None]
+    assert ingester.pool.shares[-2:] == [[again[0].uid], [again[1].uid]]
+    with app.app_context():
+        entry = db.session.scalar(sa.select(QuarantinedMail))
+        assert entry.stage == "ingest process"
+        assert entry.uid == mails[1].uid
+        assert raw_mail_store().get(entry.raw_mail.sha256) == raws[1]
+        assert _count(Ticket) == 5
+        db.session.remove()
+    assert ingester._suspects == set()
+
+
+def test_a_worker_killed_mid_batch_is_replaced_and_its_mails_are_ingested_once(committed_app):
+    app = committed_app
+    if app.config["TEST_DATABASE"] == "sqlite":
+        return
+    with app.app_context():
+        add_committee("program", "Program", mail_addresses=["program@conference.test"])
+        db.session.commit()
+    raws = [
+        make_mail(sender=f"Person {i} <person{i}@example.org>", subject=f"Question {i}")
+        for i in range(40)
+    ]
+    mails = _fetched(raws)
+    ingester = ParallelIngester(app, 2)
+    try:
+        pending = ingester.submit_batch(mails)
+        os.kill(next(iter(ingester.pool._processes)), signal.SIGKILL)
+        first = pending.results()
+        assert any(error is not None for error in first)
+        retry = [m for m, error in zip(mails, first, strict=True) if error is not None]
+        # New worker processes take the mails offered again, one by one.
+        assert ingester.handle_batch(retry) == [None] * len(retry)
+        assert ingester.handle_batch(_fetched([make_mail()], first_uid=100)) == [None]
+    finally:
+        ingester.close()
+    with app.app_context():
+        assert _count(Ticket) == 41
+        assert _count(QuarantinedMail) == 0
+        assert _count(InboundReceipt) == 41
         db.session.remove()
