@@ -20,6 +20,7 @@ import logging
 import multiprocessing
 import os
 import re
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -143,6 +144,9 @@ class ParallelIngester:
         self._unfinished: list[PendingBatch] = []
         # Mails that were in the workers' hands when a worker process died.
         self._suspects: set[tuple] = set()
+        # Each mailbox's fetcher thread submits and waits on its own; this guards the
+        # bookkeeping above, the batches' shares and the pool (never held while waiting).
+        self._lock = threading.RLock()
         self.pool = self._start_pool()
 
     def _start_pool(self) -> ProcessPoolExecutor:
@@ -179,20 +183,23 @@ class ParallelIngester:
         share an ordering key with a mail of an unfinished batch are held back until
         every such batch is done; the others start at once.
         """
-        done = self._isolate(mails) if any(_key(m) in self._suspects for m in mails) else {}
+        with self._lock:
+            suspects = any(_key(m) in self._suspects for m in mails)
+        done = self._isolate(mails) if suspects else {}
         keys = [set() if i in done else ordering_keys(m.raw) for i, m in enumerate(mails)]
-        earlier = [p for p in self._unfinished if not p.finished]
-        busy: set[str] = set().union(*(p.keys for p in earlier))
-        ready: list[list[int]] = []
-        held: list[list[int]] = []
-        for group in _groups(keys):
-            group = [i for i in group if i not in done]
-            depends = any(keys[i] & busy for i in group)
-            (held if depends else ready).append(group)
-        batch = PendingBatch(self, mails, set().union(*keys), earlier, done)
-        batch.submit(self._shares(ready))
-        batch.held = self._shares(held)
-        self._unfinished = [*earlier, batch]
+        with self._lock:
+            earlier = [p for p in self._unfinished if not p.finished]
+            busy: set[str] = set().union(*(p.keys for p in earlier))
+            ready: list[list[int]] = []
+            held: list[list[int]] = []
+            for group in _groups(keys):
+                group = [i for i in group if i not in done]
+                depends = any(keys[i] & busy for i in group)
+                (held if depends else ready).append(group)
+            batch = PendingBatch(self, mails, set().union(*keys), earlier, done)
+            batch.submit(self._shares(ready))
+            batch.held = self._shares(held)
+            self._unfinished = [*earlier, batch]
         return batch
 
     def _shares(self, groups: list[list[int]]) -> list[list[int]]:
@@ -205,14 +212,15 @@ class ParallelIngester:
 
     def _submit(self, items: list[tuple[bytes, tuple]]) -> Future:
         try:
-            try:
-                return self.pool.submit(_ingest_group, items)
-            except BrokenProcessPool:
-                # A worker died; the shares it took down were reported failed.
-                log.error("an ingest process died; starting new ones")
-                self.pool.shutdown(wait=False, cancel_futures=True)
-                self.pool = self._start_pool()
-                return self.pool.submit(_ingest_group, items)
+            with self._lock:
+                try:
+                    return self.pool.submit(_ingest_group, items)
+                except BrokenProcessPool:
+                    # A worker died; the shares it took down were reported failed.
+                    log.error("an ingest process died; starting new ones")
+                    self.pool.shutdown(wait=False, cancel_futures=True)
+                    self.pool = self._start_pool()
+                    return self.pool.submit(_ingest_group, items)
         except Exception as error:  # the share fails; the fetcher offers it again
             failed: Future = Future()
             failed.set_exception(error)
@@ -221,12 +229,15 @@ class ParallelIngester:
     def _isolate(self, mails: list[FetchedMail]) -> dict[int, BaseException | None]:
         """Ingest the suspects among ``mails`` one by one with nothing else running;
         quarantine one whose process dies under it. Their results, by index."""
-        for earlier in self._unfinished:
+        with self._lock:
+            unfinished = list(self._unfinished)
+        for earlier in unfinished:
             earlier.results()
         done: dict[int, BaseException | None] = {}
         for index, mail in enumerate(mails):
-            if _key(mail) not in self._suspects:
-                continue
+            with self._lock:
+                if _key(mail) not in self._suspects:
+                    continue
             try:
                 (outcome,) = self._submit([_item(mail)]).result()
                 done[index] = HandleFailed(outcome) if outcome else None
@@ -234,7 +245,8 @@ class ParallelIngester:
                 done[index] = self._quarantine(mail)
             except Exception as error:
                 done[index] = HandleFailed(f"{type(error).__name__}: {error}")
-            self._suspects.discard(_key(mail))
+            with self._lock:
+                self._suspects.discard(_key(mail))
         return done
 
     def _quarantine(self, mail: FetchedMail) -> BaseException | None:
@@ -252,9 +264,10 @@ class ParallelIngester:
 
     def _finished(self) -> None:
         """A batch is done: start what later batches held back for it."""
-        self._unfinished = [p for p in self._unfinished if not p.finished]
-        for batch in self._unfinished:
-            batch.release()
+        with self._lock:
+            self._unfinished = [p for p in self._unfinished if not p.finished]
+            for batch in self._unfinished:
+                batch.release()
 
     def make_durable(self) -> None:
         """Make everything the workers committed so far durable."""
@@ -301,9 +314,10 @@ class PendingBatch:
 
     def release(self) -> None:
         """Start the held-back shares once every batch before this one is done."""
-        if self.held and all(p.finished for p in self.before):
-            shares, self.held = self.held, []
-            self.submit(shares)
+        with self.ingester._lock:
+            if self.held and all(p.finished for p in self.before):
+                shares, self.held = self.held, []
+                self.submit(shares)
 
     def results(self) -> list[BaseException | None]:
         """Wait for the batch; per mail None, or the exception it failed with."""
@@ -311,21 +325,27 @@ class PendingBatch:
             if not earlier.finished:
                 earlier.results()
         self.release()
+        with self.ingester._lock:
+            # Every batch before is done, so nothing is held back any more.
+            futures = list(self.futures)
         results: list[BaseException | None] = [None] * len(self.mails)
         for index, result in self.done.items():
             results[index] = result
-        for share, future in self.futures:
+        for share, future in futures:
             try:
                 outcomes = future.result()
             except Exception as error:  # a worker died: its whole share is retried
                 outcomes = [f"{type(error).__name__}: {error}"] * len(share)
                 if isinstance(error, BrokenProcessPool):
-                    self.ingester._suspects.update(_key(self.mails[i]) for i in share)
+                    with self.ingester._lock:
+                        self.ingester._suspects.update(_key(self.mails[i]) for i in share)
             for index, outcome in zip(share, outcomes, strict=True):
                 results[index] = HandleFailed(outcome) if outcome else None
-        if not self.finished:
+        with self.ingester._lock:
+            if self.finished:
+                return results
             self.finished = True
-            self.ingester._finished()
+        self.ingester._finished()
         return results
 
 

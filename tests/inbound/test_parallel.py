@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 from concurrent.futures import Future
 from concurrent.futures.process import BrokenProcessPool
 
@@ -229,4 +230,47 @@ def test_a_worker_killed_mid_batch_is_replaced_and_its_mails_are_ingested_once(c
         assert _count(Ticket) == 41
         assert _count(QuarantinedMail) == 0
         assert _count(InboundReceipt) == 41
+        db.session.remove()
+
+
+def test_two_mailboxes_share_the_workers_from_their_own_threads(committed_app):
+    app = committed_app
+    if app.config["TEST_DATABASE"] == "sqlite":
+        return
+    with app.app_context():
+        add_committee("program", "Program", mail_addresses=["program@conference.test"])
+        db.session.commit()
+    boxes = {
+        name: [
+            [
+                make_mail(sender=f"{name} {b}.{i} <{name}{b}-{i}@example.org>", subject="Hello")
+                for i in range(15)
+            ]
+            for b in range(3)
+        ]
+        for name in ("info", "grants")
+    }
+    ingester = ParallelIngester(app, 2)
+    failures = []
+
+    def fetch(name: str) -> None:
+        uid = 1
+        for raws in boxes[name]:
+            mails = [FetchedMail(name, "INBOX", 7, uid + i, raw) for i, raw in enumerate(raws)]
+            uid += len(raws)
+            failures.extend(e for e in ingester.handle_batch(mails) if e is not None)
+
+    threads = [threading.Thread(target=fetch, args=(name,)) for name in boxes]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(120)
+    finally:
+        ingester.close()
+    assert failures == []
+    assert ingester._unfinished == []
+    with app.app_context():
+        assert _count(Ticket) == 90
+        assert _count(InboundReceipt) == 90
         db.session.remove()
