@@ -10,8 +10,8 @@ While the workers ingest a batch, the fetcher fetches the next (see submit_batch
 
 A worker process that dies (killed, out of memory) fails the shares in the workers'
 hands; new processes are started and the fetcher offers those mails again. Each of them
-is then ingested alone, with nothing else running, and one that takes its process down
-alone as well is quarantined instead of being offered for ever.
+is then ingested in a task of its own, once the batches in flight are done, and one that
+takes its process down alone as well is quarantined instead of being offered for ever.
 """
 
 from __future__ import annotations
@@ -227,8 +227,9 @@ class ParallelIngester:
             return failed
 
     def _isolate(self, mails: list[FetchedMail]) -> dict[int, BaseException | None]:
-        """Ingest the suspects among ``mails`` one by one with nothing else running;
-        quarantine one whose process dies under it. Their results, by index."""
+        """Ingest the suspects among ``mails`` one by one, each in a task of its own once
+        the batches in flight are done; quarantine one whose process dies under it.
+        Their results, by index."""
         with self._lock:
             unfinished = list(self._unfinished)
         for earlier in unfinished:
