@@ -8,6 +8,7 @@ import threading
 from concurrent.futures import Future
 from concurrent.futures.process import BrokenProcessPool
 
+import pytest
 import sqlalchemy as sa
 
 from helpdesk.committees import add_committee
@@ -23,6 +24,16 @@ from tests.support.mails import make_mail, message_id_of
 
 def _fetched(raws: list[bytes], first_uid: int = 1) -> list[FetchedMail]:
     return [FetchedMail("box", "INBOX", 7, first_uid + i, raw) for i, raw in enumerate(raws)]
+
+
+def _with_program(app, *, postgres_only: bool = False):
+    """``app`` with the program committee committed."""
+    if postgres_only and app.config["TEST_DATABASE"] == "sqlite":
+        pytest.skip("SQLite takes one writer at a time: no worker processes")
+    with app.app_context():
+        add_committee("program", "Program", mail_addresses=["program@conference.test"])
+        db.session.commit()
+    return app
 
 
 def _count(model) -> int:
@@ -98,12 +109,7 @@ def test_mails_that_depend_on_each_other_share_a_group_and_bounces_do_not():
 def test_a_batch_starts_before_the_one_before_ends_but_waits_where_it_depends_on_it(
     committed_app,
 ):
-    app = committed_app
-    if app.config["TEST_DATABASE"] == "sqlite":
-        return
-    with app.app_context():
-        add_committee("program", "Program", mail_addresses=["program@conference.test"])
-        db.session.commit()
+    app = _with_program(committed_app, postgres_only=True)
     # Sam's mails form one group, handled one after the other: the last opens "Visa
     # letter" well after the first batch started.
     sams = [make_mail(sender="Sam <sam@example.net>", subject=f"Question {i}") for i in range(11)]
@@ -168,11 +174,8 @@ class _PoisonIngester(ParallelIngester):
 def test_a_mail_that_takes_its_ingest_process_down_alone_is_quarantined(committed_app, monkeypatch):
     from helpdesk.inbound import parallel
 
-    app = committed_app
+    app = _with_program(committed_app)
     monkeypatch.setattr(parallel, "_worker_app", app)
-    with app.app_context():
-        add_committee("program", "Program", mail_addresses=["program@conference.test"])
-        db.session.commit()
     raws = [
         make_mail(sender=f"Person {i} <person{i}@example.org>", subject=f"Question {i}")
         for i in range(6)
@@ -203,12 +206,7 @@ def test_a_mail_that_takes_its_ingest_process_down_alone_is_quarantined(committe
 
 
 def test_a_worker_killed_mid_batch_is_replaced_and_its_mails_are_ingested_once(committed_app):
-    app = committed_app
-    if app.config["TEST_DATABASE"] == "sqlite":
-        return
-    with app.app_context():
-        add_committee("program", "Program", mail_addresses=["program@conference.test"])
-        db.session.commit()
+    app = _with_program(committed_app, postgres_only=True)
     raws = [
         make_mail(sender=f"Person {i} <person{i}@example.org>", subject=f"Question {i}")
         for i in range(40)
@@ -234,12 +232,7 @@ def test_a_worker_killed_mid_batch_is_replaced_and_its_mails_are_ingested_once(c
 
 
 def test_two_mailboxes_share_the_workers_from_their_own_threads(committed_app):
-    app = committed_app
-    if app.config["TEST_DATABASE"] == "sqlite":
-        return
-    with app.app_context():
-        add_committee("program", "Program", mail_addresses=["program@conference.test"])
-        db.session.commit()
+    app = _with_program(committed_app, postgres_only=True)
     boxes = {
         name: [
             [
