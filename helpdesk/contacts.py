@@ -7,7 +7,6 @@ from functools import cache
 import sqlalchemy as sa
 
 from helpdesk import addresses
-from helpdesk.database import utcnow
 from helpdesk.extensions import db
 from helpdesk.models import Contact, ContactKindName
 
@@ -27,12 +26,13 @@ def get_or_create_contact(
     """The contact for ``email``, created if new; fills in a missing name and adds kinds."""
     email = addresses.require_valid(email)
     contact = find_contact(email)
+    name = _clean_name(name)
     if contact is None:
         # A concurrent insert of the same address fails the unique key: retried by caller.
-        contact = Contact(email=email, email_key=addresses.normalize(email), name=name.strip())
+        contact = Contact(email=email, email_key=addresses.normalize(email), name=name)
         db.session.add(contact)
-    elif name.strip() and not contact.name:
-        contact.name = name.strip()
+    elif name and not contact.name:
+        contact.name = name
     for kind in kinds:
         contact.add_kind(kind)
     db.session.flush()
@@ -45,22 +45,23 @@ def contact_row(email: str, name: str = "") -> tuple[int, str, str]:
     ORM object, for the busy path of ingestion."""
     email = addresses.require_valid(email)
     key = addresses.normalize(email)
-    name = name.strip()[:NAME_LENGTH]
+    name = _clean_name(name)
     connection = db.session.connection()
     row = connection.execute(_select_row(), {"key": key}).first()
     if row is None:
         # A concurrent insert of the same address fails the unique key: retried by caller.
-        now = utcnow()
         values = {"email": email, "email_key": key, "name": name}
-        found = connection.execute(
-            _insert_row(), {**values, "created_at": now, "updated_at": now}
-        ).scalar_one()
-        return found, email, name
+        return connection.execute(_insert_row(), values).scalar_one(), email, name
     found, email, known = row
     if name and not known:
-        connection.execute(_name_update(), {"key": key, "name": name, "updated_at": utcnow()})
+        connection.execute(_name_update(), {"key": key, "name": name})
         known = name
     return found, email, known
+
+
+def _clean_name(name: str) -> str:
+    """A display name as stored: trimmed, and cut to its column."""
+    return name.strip()[:NAME_LENGTH]
 
 
 @cache
@@ -80,5 +81,5 @@ def _insert_row() -> sa.Insert:
 @cache
 def _name_update() -> sa.Update:
     table = Contact.__table__
-    # The SET clause takes the columns named in the parameters (name, updated_at).
+    # The SET clause takes the columns named in the parameters (name), and updated_at.
     return table.update().where(table.c.email_key == sa.bindparam("key"))

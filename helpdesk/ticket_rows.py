@@ -134,7 +134,6 @@ def message_values(
         "from_name": from_name,
         "to_addresses": list(to_addresses or []),
         "cc_addresses": list(cc_addresses or []),
-        "created_at": utcnow(),
         **fields,
     }
 
